@@ -1,0 +1,130 @@
+"""DCGAN generator and discriminator (Radford et al. 2016), laid out as the standard PyTorch
+reference implementation (pytorch/examples `dcgan`): no convolution biases, weights from
+N(0, 0.02), BatchNorm scales from N(1, 0.02), no BatchNorm after the discriminator's first layer.
+
+The reference is written for 64x64; other powers of two add or drop one stride-2 block, doubling
+the width per block, so 32x32 has one block fewer and 128x128 one more. The discriminator returns
+logits (the reference's final sigmoid is folded into the loss for numerical stability).
+"""
+
+import dataclasses
+import math
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from cnngen_jax.errors import UserError
+from cnngen_jax.models import register_model
+from cnngen_jax.models.layers import ConvTranspose
+
+MIN_IMAGE_SIZE = 16
+MAX_IMAGE_SIZE = 128
+
+conv_init = nn.initializers.normal(stddev=0.02)
+
+
+def bn_scale_init(key: jax.Array, shape: tuple[int, ...], dtype=jnp.float32) -> jax.Array:
+    """N(1, 0.02), as the reference's `weights_init`."""
+    return 1.0 + 0.02 * jax.random.normal(key, shape, dtype)
+
+
+def num_stride2_blocks(image_size: int) -> int:
+    """Stride-2 layers between the 4x4 base and `image_size` (4 at 64x64, as in the paper)."""
+    valid = [2**k for k in range(4, int(math.log2(MAX_IMAGE_SIZE)) + 1)]
+    if image_size not in valid:
+        raise UserError(
+            f"image_size={image_size} cannot be produced by the DCGAN architecture; "
+            f"set --config.image_size to a power of two in {valid}"
+        )
+    return int(math.log2(image_size)) - 2
+
+
+def batch_norm(train: bool, name: str) -> nn.BatchNorm:
+    # PyTorch defaults: momentum 0.1 (Flax keeps 1 - that), eps 1e-5.
+    return nn.BatchNorm(
+        use_running_average=not train,
+        momentum=0.9,
+        epsilon=1e-5,
+        scale_init=bn_scale_init,
+        name=name,
+    )
+
+
+class Generator(nn.Module):
+    """z of shape (B, latent_dim) -> images (B, S, S, channels) in [-1, 1]."""
+
+    image_size: int = 64
+    channels: int = 3
+    width: int = 64
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
+        blocks = num_stride2_blocks(self.image_size)
+        x = z.astype(self.dtype)[:, None, None, :]
+        features = self.width * 2 ** (blocks - 1)
+        x = ConvTranspose(features, 4, 1, 0, kernel_init=conv_init, name="ConvT_0")(x)
+        x = nn.relu(batch_norm(train, "BN_0")(x))
+        for i in range(1, blocks):
+            features //= 2
+            x = ConvTranspose(features, 4, 2, 1, kernel_init=conv_init, name=f"ConvT_{i}")(x)
+            x = nn.relu(batch_norm(train, f"BN_{i}")(x))
+        x = ConvTranspose(self.channels, 4, 2, 1, kernel_init=conv_init, name=f"ConvT_{blocks}")(x)
+        return jnp.tanh(x)
+
+
+class Discriminator(nn.Module):
+    """Images (B, S, S, C) -> real/fake logits (B,)."""
+
+    image_size: int = 64
+    width: int = 64
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
+        blocks = num_stride2_blocks(self.image_size)
+        x = x.astype(self.dtype)
+        for i in range(blocks):
+            conv = nn.Conv(
+                self.width * 2**i,
+                (4, 4),
+                strides=2,
+                padding=((1, 1), (1, 1)),
+                use_bias=False,
+                kernel_init=conv_init,
+                dtype=self.dtype,
+                name=f"Conv_{i}",
+            )
+            x = conv(x)
+            if i > 0:
+                x = batch_norm(train, f"BN_{i}")(x)
+            x = nn.leaky_relu(x, 0.2)
+        x = nn.Conv(
+            1,
+            (4, 4),
+            padding="VALID",
+            use_bias=False,
+            kernel_init=conv_init,
+            dtype=self.dtype,
+            name=f"Conv_{blocks}",
+        )(x)
+        return x.reshape(x.shape[0]).astype(jnp.float32)
+
+
+@dataclasses.dataclass(frozen=True)
+class GANModels:
+    generator: Generator
+    discriminator: Discriminator
+    latent_dim: int
+
+
+@register_model("dcgan")
+def build_dcgan(model_config, image_size: int, channels: int, dtype=jnp.float32) -> GANModels:
+    """The DCGAN pair for `image_size` x `image_size` images with `channels` channels."""
+    num_stride2_blocks(image_size)  # validates before any tracing
+    return GANModels(
+        generator=Generator(image_size, channels, model_config.g_width, dtype),
+        discriminator=Discriminator(image_size, model_config.d_width, dtype),
+        latent_dim=model_config.latent_dim,
+    )
