@@ -1,0 +1,95 @@
+"""Convert the PyTorch FID Inception state dict into the pickle-free file the Flax network loads.
+
+    python -m cnngen_jax.metrics.convert_inception \\
+        --torch_weights=pt_inception-2015-12-05-6726825d.pth --out=fid_inception.npz
+
+Needs PyTorch only for this one-off step; evaluation itself never imports it.
+"""
+
+import argparse
+import hashlib
+import pickle
+import sys
+from collections.abc import Mapping
+
+import numpy as np
+
+from cnngen_jax.errors import UserError
+from cnngen_jax.metrics.inception_weights import STANDARD_SOURCE_PREFIX, save_inception_weights
+
+# PyTorch parameter suffix -> (Flax collection, Flax name, transpose to Flax layout).
+_RENAMES = {
+    "conv.weight": ("params", "conv/kernel", (2, 3, 1, 0)),  # OIHW -> HWIO
+    "bn.weight": ("params", "bn/scale", None),
+    "bn.bias": ("params", "bn/bias", None),
+    "bn.running_mean": ("batch_stats", "bn/mean", None),
+    "bn.running_var": ("batch_stats", "bn/var", None),
+    "fc.weight": ("params", "fc/kernel", (1, 0)),
+    "fc.bias": ("params", "fc/bias", None),
+}
+
+
+def flax_variables_from_torch(state: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Rename and transpose a torch state dict (as numpy arrays) to flat Flax variable names."""
+    flat = {}
+    for key, value in state.items():
+        if key.endswith("num_batches_tracked"):
+            continue
+        suffix = next((s for s in _RENAMES if key == s or key.endswith("." + s)), None)
+        if suffix is None:
+            raise UserError(f"unexpected entry {key!r} in the PyTorch Inception state dict")
+        collection, name, axes = _RENAMES[suffix]
+        prefix = key[: -len(suffix)].rstrip(".").replace(".", "/")
+        path = "/".join(p for p in (collection, prefix, name) if p)
+        flat[path] = np.transpose(value, axes) if axes else np.asarray(value)
+    return flat
+
+
+def _file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def convert(torch_weights: str, out: str) -> str:
+    """Convert `torch_weights` (.pth state dict) to `out` (.npz); return the content sha256."""
+    try:
+        import torch
+    except ImportError as error:
+        raise UserError(
+            "converting the Inception weights needs PyTorch once: pip install torch (CPU build)"
+        ) from error
+    try:
+        state = torch.load(torch_weights, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, pickle.UnpicklingError) as error:
+        raise UserError(f"cannot read PyTorch weights {torch_weights}: {error}") from error
+    arrays = {key: value.detach().float().numpy() for key, value in state.items()}
+    source_sha256 = _file_sha256(torch_weights)
+    if not source_sha256.startswith(STANDARD_SOURCE_PREFIX):
+        print(
+            f"warning: {torch_weights} is not the standard 2015-12-05 FID Inception file "
+            f"(sha256 {source_sha256[:8]}..., expected {STANDARD_SOURCE_PREFIX}...); "
+            "scores will not be comparable with published ones",
+            file=sys.stderr,
+        )
+    return save_inception_weights(flax_variables_from_torch(arrays), source_sha256, out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--torch_weights", required=True, help="PyTorch .pth state dict")
+    parser.add_argument("--out", required=True, help="output .npz for the Flax network")
+    args = parser.parse_args(argv)
+    try:
+        digest = convert(args.torch_weights, args.out)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"wrote {args.out} (weights sha256 {digest})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
