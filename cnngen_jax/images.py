@@ -1,0 +1,35 @@
+"""Image grids for sample pictures (as torchvision's `make_grid`: 2-pixel padding, row-major)."""
+
+import math
+
+import numpy as np
+from PIL import Image
+
+
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    """Images in [-1, 1] to uint8 [0, 255]."""
+    return np.clip(np.round((np.asarray(images, np.float32) + 1.0) * 127.5), 0, 255).astype(
+        np.uint8
+    )
+
+
+def make_grid(images: np.ndarray, columns: int | None = None, padding: int = 2) -> np.ndarray:
+    """(N, H, W, C) images in [-1, 1] -> one (rows*H', cols*W', 3) uint8 grid."""
+    images = to_uint8(images)
+    if images.shape[-1] == 1:
+        images = np.repeat(images, 3, axis=-1)
+    n, h, w, c = images.shape
+    columns = columns or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / columns)
+    grid = np.zeros(
+        (rows * (h + padding) + padding, columns * (w + padding) + padding, c), np.uint8
+    )
+    for i, image in enumerate(images):
+        top = (i // columns) * (h + padding) + padding
+        left = (i % columns) * (w + padding) + padding
+        grid[top : top + h, left : left + w] = image
+    return grid
+
+
+def save_png(grid: np.ndarray, path: str) -> None:
+    Image.fromarray(grid).save(path)

@@ -1,0 +1,230 @@
+"""The one training loop, generic over model families (`cnngen_jax.tasks`).
+
+Callable from a notebook: `train_and_evaluate(config, workdir)`. Every process of a multi-host
+job runs the same code; only process 0 writes files.
+"""
+
+import json
+import math
+import os
+import time
+from collections import defaultdict
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from cnngen_jax import checkpoint, data, parallel, tasks
+from cnngen_jax.data import pipeline
+from cnngen_jax.errors import NonFiniteLossError, UserError
+from cnngen_jax.writers import Progress, RunWriter
+
+_PERIODS = ("log_every_steps", "sample_every_steps", "checkpoint_every_steps")
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+    """Checks the settings the trainer itself uses; tasks check their own."""
+    if config.num_train_steps < 0:
+        raise UserError(
+            f"num_train_steps={config.num_train_steps} is negative; "
+            "set --config.num_train_steps to 0 or more"
+        )
+    for key in _PERIODS:
+        if config[key] <= 0:
+            raise UserError(
+                f"{key}={config[key]} must be positive; set --config.{key}=N with N >= 1"
+            )
+    if config.eval_every_steps < 0:
+        raise UserError("eval_every_steps must be >= 0 (0 disables held-out evaluation)")
+
+
+def configure_compilation_cache(cache_dir: str) -> None:
+    if cache_dir:
+        jax.config.update("jax_compilation_cache_dir", os.path.expanduser(cache_dir))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+
+
+def parameter_overview(networks: dict[str, Any]) -> str:
+    """Parameter counts per module and per network, as a small table."""
+    lines = []
+    for name, params in networks.items():
+        per_module: dict[str, int] = defaultdict(int)
+        for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+            module = "/".join(str(getattr(k, "key", k)) for k in path[:-1])
+            per_module[module] += int(np.prod(leaf.shape))
+        lines.append(f"{name:<40} {sum(per_module.values()):>12,}")
+        lines.extend(f"  {module:<38} {count:>12,}" for module, count in per_module.items())
+    return "\n".join(lines)
+
+
+def _sharded_abstract(tree: Any, sharding: jax.sharding.Sharding) -> Any:
+    return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding), tree)
+
+
+def _is_due(step: int, every: int, last: int) -> bool:
+    return step % every == 0 or step == last
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
+    """Trains `config.task` on `config.dataset`, resuming from the latest checkpoint in `workdir`.
+
+    Returns the last logged scalars.
+    """
+    validate(config)
+    configure_compilation_cache(config.compilation_cache_dir)
+    mesh = parallel.make_mesh()
+    parallel.check_batch_size(config.batch_size, mesh)
+    is_writer = jax.process_index() == 0
+
+    data_dir = data.resolve_data_dir(config.data_dir)
+    spec = data.get_spec(config.dataset)
+    if is_writer:
+        data.ensure_prepared(config.dataset, data_dir)
+    parallel.sync("data prepared")
+    data.ensure_prepared(config.dataset, data_dir)  # hosts that do not share process 0's disk
+    train_source = data.open_source(config.dataset, spec.train_split, data_dir)
+    task = tasks.create_task(config, data.dataset_info(config.dataset, train_source))
+
+    replicated = parallel.replicated(mesh)
+    abstract_state = _sharded_abstract(jax.eval_shape(task.init_state), replicated)
+    state_shardings = jax.tree.map(lambda a: a.sharding, abstract_state)
+    checkpoint_dir = os.path.join(os.path.abspath(workdir), "checkpoints")
+    restored = checkpoint.restore_latest(checkpoint_dir, abstract_state, config)
+
+    # Every check that can fail on user input has passed: from here on the workdir is written.
+    writer = RunWriter(workdir, is_writer)
+    if is_writer:
+        with open(os.path.join(workdir, "config.json"), "w") as f:
+            f.write(config.to_json(indent=2))
+    rows = parallel.process_rows(mesh, config.batch_size)
+    iterator = pipeline.train_iterator(
+        train_source,
+        spec,
+        image_size=config.image_size,
+        global_batch_size=config.batch_size,
+        rows=rows,
+        seed=config.seed,
+        num_threads=config.input_threads,
+        prefetch=config.input_prefetch,
+    )
+    if restored is None:
+        start_step = 0
+        state = jax.jit(task.init_state, out_shardings=state_shardings)()
+    else:
+        start_step, state = restored.step, restored.state
+        iterator.set_state(restored.data_state)
+        writer.forget_after(start_step)
+        print(f"Resumed from {checkpoint_dir} at step {start_step}", flush=True)
+    writer.write_text("parameters", parameter_overview(task.networks(state)))
+
+    def eval_batches():
+        source = data.open_source(config.dataset, spec.test_split, data_dir)
+        for local in pipeline.eval_batches(
+            source,
+            spec,
+            image_size=config.image_size,
+            global_batch_size=config.batch_size,
+            rows=rows,
+        ):
+            yield parallel.global_batch(local, mesh, config.batch_size)
+
+    loop = _TrainLoop(config, task, mesh, writer, iterator, eval_batches, state_shardings)
+    try:
+        return loop.run(state, start_step, checkpoint_dir)
+    finally:
+        writer.close()
+
+
+class _TrainLoop:
+    """Steps, logging, pictures, evaluation and checkpoints; knows nothing of the family."""
+
+    def __init__(self, config, task, mesh, writer, iterator, eval_batches, state_shardings):
+        self.config = config
+        self.task = task
+        self.mesh = mesh
+        self.writer = writer
+        self.iterator = iterator
+        self.eval_batches = eval_batches
+        replicated = parallel.replicated(mesh)
+        self.train_step = jax.jit(
+            task.train_step,
+            in_shardings=(state_shardings, parallel.batch_sharded(mesh)),
+            out_shardings=(state_shardings, replicated),
+            donate_argnums=0,
+        )
+        self.images = jax.jit(task.images, out_shardings=replicated)
+        self.examples = next(eval_batches())  # fixed held-out batch for reconstructions
+        self.all_finite = jax.jit(
+            lambda tree: jnp.all(jnp.stack([jnp.isfinite(x).all() for x in jax.tree.leaves(tree)])),
+            out_shardings=replicated,
+        )
+        self.last_scalars: dict[str, float] = {}
+
+    def run(self, state: Any, start_step: int, checkpoint_dir: str) -> dict[str, float]:
+        config, total = self.config, self.config.num_train_steps
+        if start_step >= total:
+            print(f"Nothing to do: the checkpoint is at step {start_step} >= {total}", flush=True)
+            return self.last_scalars
+        saver = checkpoint.CheckpointWriter(checkpoint_dir, config.max_checkpoints_to_keep)
+        try:
+            batch = self._next_batch()
+            started = time.perf_counter()
+            step_fn = self.train_step.lower(state, batch).compile()
+            print(f"Compiled the train step in {time.perf_counter() - started:.1f} s", flush=True)
+            self.progress = Progress(start_step, total, config.batch_size)
+            pending = None
+            for step in range(start_step + 1, total + 1):
+                if step > start_step + 1:
+                    batch = self._next_batch()
+                state, metrics = step_fn(state, batch)
+                if pending is not None:  # read the previous step's metrics while this one runs
+                    self._check_and_log(*pending)
+                pending = (step, metrics)
+                if _is_due(step, config.checkpoint_every_steps, total):
+                    self._check_and_log(*pending)
+                    pending = None
+                    self._save(saver, step, state)
+                if _is_due(step, config.sample_every_steps, total):
+                    images = self.images(state, self.examples)
+                    self.writer.write_images(step, parallel.to_host(images))
+                if config.eval_every_steps and _is_due(step, config.eval_every_steps, total):
+                    self._evaluate(step, state)
+        finally:
+            saver.close()
+        return self.last_scalars
+
+    def _next_batch(self):
+        return parallel.global_batch(next(self.iterator), self.mesh, self.config.batch_size)
+
+    def _check_and_log(self, step: int, metrics: dict[str, jax.Array]) -> None:
+        values = {k: float(v) for k, v in parallel.to_host(metrics).items()}
+        bad = {k: v for k, v in values.items() if not math.isfinite(v)}
+        if bad:
+            raise NonFiniteLossError(
+                f"non-finite training metrics at step {step}: {bad}. Training stopped; the last "
+                "complete checkpoint is kept. Lower the learning rate or check the data."
+            )
+        if _is_due(step, self.config.log_every_steps, self.config.num_train_steps):
+            scalars = {**values, **self.progress.measure(step)}
+            self.writer.write_scalars(step, scalars)
+            if self.writer.enabled:
+                print(self.progress.line(step, scalars), flush=True)
+            self.last_scalars = scalars
+
+    def _save(self, saver: checkpoint.CheckpointWriter, step: int, state: Any) -> None:
+        if not bool(parallel.to_host(self.all_finite(state))):
+            raise NonFiniteLossError(
+                f"the train state holds NaN or Inf after step {step}; it is not checkpointed and "
+                "the last complete checkpoint is kept. Lower the learning rate or check the data."
+            )
+        parallel.assert_replicas_equal(state, f"train state at step {step}")
+        saver.save(step, state, self.iterator.get_state(), self.config)
+
+    def _evaluate(self, step: int, state: Any) -> None:
+        results = {k: float(v) for k, v in self.task.evaluate(state, self.eval_batches).items()}
+        if results:
+            self.writer.write_scalars(step, results)
+            if self.writer.enabled:
+                print(f"eval at step {step}: {json.dumps(results)}", flush=True)

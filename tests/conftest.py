@@ -1,0 +1,80 @@
+"""Shared fixtures: eight fake CPU devices in-process, a prepared digits directory, tiny configs."""
+
+import os
+import subprocess
+import sys
+
+import jax
+
+# Before any backend starts: in-process tests see 8 CPU devices. Subprocesses are unaffected.
+jax.config.update("jax_num_cpu_devices", 8)
+
+import pytest  # noqa: E402
+
+from cnngen_jax import data  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from configs import dcgan  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory) -> str:
+    path = str(tmp_path_factory.mktemp("tfds"))
+    data.ensure_prepared("digits", path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> str:
+    return str(tmp_path_factory.mktemp("xla_cache"))
+
+
+TINY = {
+    "image_size": 16,
+    "batch_size": 16,
+    "num_train_steps": 6,
+    "log_every_steps": 1,
+    "sample_every_steps": 3,
+    "checkpoint_every_steps": 3,
+    "num_sample_images": 16,
+    "input_threads": 1,
+    "model.latent_dim": 16,
+    "model.g_width": 8,
+    "model.d_width": 8,
+}
+
+
+def tiny_config(data_dir: str, cache_dir: str = "", **overrides):
+    """The DCGAN config shrunk to 16x16 and a few steps (overrides use dotted keys)."""
+    config = dcgan.get_config()
+    settings = {**TINY, "data_dir": data_dir, "compilation_cache_dir": cache_dir, **overrides}
+    for key, value in settings.items():
+        *parents, leaf = key.split(".")
+        node = config
+        for parent in parents:
+            node = node[parent]
+        node[leaf] = value
+    return config
+
+
+def tiny_flags(data_dir: str, cache_dir: str, **overrides) -> list[str]:
+    settings = {**TINY, "data_dir": data_dir, "compilation_cache_dir": cache_dir, **overrides}
+    return [f"--config.{k}={v}" for k, v in settings.items()]
+
+
+def run_main(
+    args: list[str], timeout: float = 300, devices: int = 1
+) -> subprocess.CompletedProcess:
+    """`python -m cnngen_jax.main ARGS` in a fresh process, from the repository root."""
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    return subprocess.run(
+        [sys.executable, "-m", "cnngen_jax.main", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -1,0 +1,141 @@
+"""Embedded digits, the global-batch pipeline, and the TFDS catalog path through mock_data."""
+
+import time
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from cnngen_jax import data
+from cnngen_jax.data import DatasetSpec, pipeline
+from cnngen_jax.errors import UserError
+
+INDEX_SPEC = DatasetSpec("fake", "train", "test", 1, 1000)
+
+
+class IndexSource:
+    """A source whose label is the example's index, so batches can be traced back."""
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int):
+        return {"image": np.full((4, 4, 1), i % 256, np.uint8), "label": i}
+
+
+def labels(source, *, batch, rows, steps, seed=0):
+    iterator = pipeline.train_iterator(
+        source, INDEX_SPEC, image_size=4, global_batch_size=batch, rows=rows, seed=seed,
+        num_threads=1, prefetch=2,
+    )  # fmt: skip
+    return [next(iterator)["label"] for _ in range(steps)]
+
+
+def test_digits_are_prepared_offline_with_labels(data_dir):
+    train = data.open_source("digits", "train", data_dir)
+    test = data.open_source("digits", "test", data_dir)
+    assert (len(train), len(test)) == (1500, 297)
+    examples = [train[i] for i in range(300)]
+    assert {int(e["label"]) for e in examples} == set(range(10))
+    images = np.stack([e["image"] for e in examples])
+    assert images.shape == (300, 8, 8, 1) and images.dtype == np.uint8 and images.max() == 255
+
+
+@pytest.mark.parametrize("num_examples", [48, 37])  # whole batches per epoch, or not
+def test_global_batch_order_does_not_depend_on_process_count(num_examples):
+    source, batch, steps = IndexSource(num_examples), 12, 7
+    single = labels(source, batch=batch, rows=slice(0, batch), steps=steps)
+    for processes in (2, 3, 4):
+        per = batch // processes
+        shards = [
+            labels(source, batch=batch, rows=slice(p * per, (p + 1) * per), steps=steps)
+            for p in range(processes)
+        ]
+        for step in range(steps):
+            parts = [shard[step] for shard in shards]
+            np.testing.assert_array_equal(np.concatenate(parts), single[step])
+            if num_examples % batch == 0:  # else a batch may span two epochs and repeat an example
+                assert len(set(np.concatenate(parts).tolist())) == batch  # disjoint shards
+
+
+def test_each_epoch_is_a_fresh_permutation_and_depends_on_seed():
+    source = IndexSource(40)
+    stream = np.concatenate(labels(source, batch=8, rows=slice(0, 8), steps=10))
+    first, second = stream[:40], stream[40:80]
+    assert sorted(first) == list(range(40)) and sorted(second) == list(range(40))
+    assert not np.array_equal(first, second)
+    other_seed = np.concatenate(labels(source, batch=8, rows=slice(0, 8), steps=5, seed=1))
+    assert not np.array_equal(stream[:40], other_seed)
+
+
+def test_iterator_state_resumes_exactly():
+    source = IndexSource(30)
+    make = lambda: pipeline.train_iterator(  # noqa: E731
+        source, INDEX_SPEC, image_size=4, global_batch_size=8, rows=slice(0, 8), seed=3,
+        num_threads=2, prefetch=4,
+    )  # fmt: skip
+    iterator = make()
+    for _ in range(5):
+        next(iterator)
+    state = iterator.get_state()
+    expected = [next(iterator)["label"] for _ in range(4)]
+    resumed = make()
+    resumed.set_state(state)
+    for want in expected:
+        np.testing.assert_array_equal(next(resumed)["label"], want)
+
+
+def test_eval_batches_cover_the_split_once():
+    source = IndexSource(21)
+    seen = []
+    for batch in pipeline.eval_batches(
+        source, INDEX_SPEC, image_size=4, global_batch_size=8, rows=slice(0, 8)
+    ):
+        seen.extend(batch["label"][batch["mask"] > 0].tolist())
+    assert seen == list(range(21))
+
+
+def test_preprocess_resizes_and_scales_to_unit_range(data_dir):
+    source = data.open_source("digits", "train", data_dir)
+    spec = data.get_spec("digits")
+    batch = pipeline.Preprocess(source, spec, 32)(np.arange(16))
+    assert batch["image"].shape == (16, 32, 32, 1) and batch["image"].dtype == np.float32
+    assert batch["image"].min() == -1.0 and 0.9 < batch["image"].max() <= 1.0
+    assert batch["label"].dtype == np.int32
+
+
+@pytest.mark.parametrize(
+    "name,image_size,channels,has_labels",
+    [("mnist", 16, 1, True), ("fashion_mnist", 32, 1, True), ("cifar10", 16, 3, True),
+     ("celeb_a", 32, 3, False)],
+)  # fmt: skip
+def test_catalog_datasets_through_mock_data(tmp_path, name, image_size, channels, has_labels):
+    spec = data.get_spec(name)
+    with tfds.testing.mock_data(num_examples=24, policy=tfds.testing.MockPolicy.USE_CODE):
+        source = data.open_source(name, spec.train_split, str(tmp_path))
+        iterator = pipeline.train_iterator(
+            source, spec, image_size=image_size, global_batch_size=8, rows=slice(0, 8), seed=0,
+            num_threads=1, prefetch=1,
+        )  # fmt: skip
+        batch = next(iterator)
+    assert batch["image"].shape == (8, image_size, image_size, channels)
+    assert batch["image"].min() >= -1.0 and batch["image"].max() <= 1.0
+    assert ("label" in batch) == has_labels
+
+
+def test_unprepared_catalog_dataset_fails_fast_with_the_prepare_command(tmp_path):
+    started = time.perf_counter()
+    with pytest.raises(UserError) as error:
+        data.open_source("cifar10", "train", str(tmp_path))
+    assert time.perf_counter() - started < 10
+    assert f"python -m cnngen_jax.data.prepare --dataset=cifar10 --data_dir={tmp_path}" in str(
+        error.value
+    )
+
+
+def test_unknown_dataset_is_a_user_error():
+    with pytest.raises(UserError, match="config.dataset"):
+        data.get_spec("imagenet_2099")
