@@ -13,7 +13,6 @@ from unittest import mock
 import jax
 import numpy as np
 import pytest
-import torch
 
 from cnngen_jax.metrics import MomentAccumulator, convert_inception, frechet_distance
 from cnngen_jax.metrics.inception import FIDInceptionV3, resize_like_tf1
@@ -21,6 +20,9 @@ from cnngen_jax.metrics.inception_score import inception_score
 from cnngen_jax.metrics.inception_weights import load_inception_weights
 from cnngen_jax.metrics.kid import kernel_inception_distance
 from cnngen_jax.metrics.precision_recall import precision_recall
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("torch_fidelity")
 
 _UTILS_NAMES = (
     "cache_lookup_one_recompute_on_miss",
