@@ -36,6 +36,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
             raise UserError(
                 f"{key}={config[key]} must be positive; set --config.{key}=N with N >= 1"
             )
+    choices = {
+        "compute_dtype": ("float32", "bfloat16"),
+        "init_prng_impl": ("threefry2x32", "rbg", "unsafe_rbg"),
+    }
+    for key, allowed in choices.items():
+        if config[key] not in allowed:
+            raise UserError(f"{key}={config[key]!r} is not one of {allowed}; set --config.{key}")
     if config.eval_every_steps < 0:
         raise UserError("eval_every_steps must be >= 0 (0 disables held-out evaluation)")
 

@@ -33,14 +33,20 @@ def get_config() -> ml_collections.ConfigDict:
     config.optimizer.b2 = 0.999
 
     config.batch_size = 128  # global, over all devices and processes
-    config.num_train_steps = 1500
+    config.num_train_steps = 600  # ~3 minutes on 2 CPU cores; digits are recognisable by ~300
 
     config.log_every_steps = 50
-    config.sample_every_steps = 250
+    config.sample_every_steps = 100
     config.num_sample_images = 64
-    config.checkpoint_every_steps = 500
+    config.checkpoint_every_steps = 200
     config.max_checkpoints_to_keep = 3
     config.eval_every_steps = 0  # 0: no held-out evaluation during training
+
+    # 'bfloat16' computes convolutions in bf16 (GPU/TPU); parameters, optimizer states,
+    # BatchNorm statistics and losses stay float32.
+    config.compute_dtype = "float32"
+    # PRNG for parameter initialisation only: 'rbg' compiles ~3x faster than 'threefry2x32'.
+    config.init_prng_impl = "rbg"
 
     # Persistent XLA compilation cache, so a second start does not recompile ('' disables).
     config.compilation_cache_dir = "~/.cache/cnngen_jax/xla"

@@ -105,3 +105,17 @@ def test_trainer_runs_on_a_mocked_catalog_dataset(tmp_path, cache_dir):
         scalars = train.train_and_evaluate(config, str(tmp_path / "run"))
     assert scalars and all(np.isfinite(v) for v in scalars.values())
     assert (tmp_path / "run" / "samples" / "samples_0000002.png").exists()
+
+
+def test_bfloat16_compute_keeps_float32_state_and_stays_finite(data_dir, task_and_batches):
+    _, batches = task_and_batches
+    config = tiny_config(data_dir, compute_dtype="bfloat16")
+    task = create_task(config, data.dataset_info("digits", batches))
+    state = task.init_state()
+    step = jax.jit(task.train_step)
+    for batch in batches * 2:
+        state, metrics = step(state, batch)
+        assert all(np.isfinite(float(v)) for v in metrics.values())
+    for leaf in jax.tree.leaves(state):
+        assert leaf.dtype in (jnp.float32, jnp.int32), leaf.dtype
+    assert task.images(state, {})["samples"].dtype == jnp.float32

@@ -40,13 +40,15 @@ def num_stride2_blocks(image_size: int) -> int:
     return int(math.log2(image_size)) - 2
 
 
-def batch_norm(train: bool, name: str) -> nn.BatchNorm:
-    # PyTorch defaults: momentum 0.1 (Flax keeps 1 - that), eps 1e-5.
+def batch_norm(train: bool, dtype: jnp.dtype, name: str) -> nn.BatchNorm:
+    # PyTorch defaults: momentum 0.1 (Flax keeps 1 - that), eps 1e-5. Statistics and parameters
+    # stay float32 whatever the compute dtype.
     return nn.BatchNorm(
         use_running_average=not train,
         momentum=0.9,
         epsilon=1e-5,
         scale_init=bn_scale_init,
+        dtype=dtype,
         name=name,
     )
 
@@ -65,13 +67,13 @@ class Generator(nn.Module):
         x = z.astype(self.dtype)[:, None, None, :]
         features = self.width * 2 ** (blocks - 1)
         x = ConvTranspose(features, 4, 1, 0, kernel_init=conv_init, name="ConvT_0")(x)
-        x = nn.relu(batch_norm(train, "BN_0")(x))
+        x = nn.relu(batch_norm(train, self.dtype, "BN_0")(x))
         for i in range(1, blocks):
             features //= 2
             x = ConvTranspose(features, 4, 2, 1, kernel_init=conv_init, name=f"ConvT_{i}")(x)
-            x = nn.relu(batch_norm(train, f"BN_{i}")(x))
+            x = nn.relu(batch_norm(train, self.dtype, f"BN_{i}")(x))
         x = ConvTranspose(self.channels, 4, 2, 1, kernel_init=conv_init, name=f"ConvT_{blocks}")(x)
-        return jnp.tanh(x)
+        return jnp.tanh(x)  # in the compute dtype; the loss casts logits to float32
 
 
 class Discriminator(nn.Module):
@@ -98,7 +100,7 @@ class Discriminator(nn.Module):
             )
             x = conv(x)
             if i > 0:
-                x = batch_norm(train, f"BN_{i}")(x)
+                x = batch_norm(train, self.dtype, f"BN_{i}")(x)
             x = nn.leaky_relu(x, 0.2)
         x = nn.Conv(
             1,

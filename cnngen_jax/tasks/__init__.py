@@ -28,7 +28,7 @@ class Task(Protocol):
     a resumed run draws exactly the numbers an uninterrupted one would.
     """
 
-    def init_state(self, rng: jax.Array) -> PyTree:
+    def init_state(self) -> PyTree:
         """The initial train state (parameters, optimizer states, statistics, step)."""
 
     def train_step(self, state: PyTree, batch: Batch) -> tuple[PyTree, Metrics]:
@@ -48,6 +48,20 @@ class Task(Protocol):
         self, state: PyTree, batches: Callable[[], Iterator[Batch]]
     ) -> dict[str, np.ndarray]:
         """Held-out metrics over the batches from `batches()`; {} for families with none."""
+
+
+# Independent random streams derived from config.seed.
+TRAIN_STREAM, INIT_STREAM, SAMPLE_STREAM, EVAL_STREAM = range(4)
+
+
+def seed_key(seed: int, stream: int, impl: str | None = None) -> jax.Array:
+    """The key of one random stream; call it inside jitted code so nothing runs eagerly.
+
+    Parameter initialisation may use a PRNG that compiles faster (`config.init_prng_impl`);
+    training draws always use the default (threefry), whose numbers do not depend on how the
+    computation is partitioned over devices.
+    """
+    return jax.random.fold_in(jax.random.key(seed, impl=impl), stream)
 
 
 _TASKS: dict[str, Callable[..., Task]] = {}

@@ -17,7 +17,15 @@ import optax
 
 from cnngen_jax.data import DatasetInfo
 from cnngen_jax.models import get_model
-from cnngen_jax.tasks import Batch, Metrics, register_task
+from cnngen_jax.tasks import (
+    INIT_STREAM,
+    SAMPLE_STREAM,
+    TRAIN_STREAM,
+    Batch,
+    Metrics,
+    register_task,
+    seed_key,
+)
 
 
 @flax.struct.dataclass
@@ -52,21 +60,19 @@ class GANTask:
     """Unconditional GAN on images in [-1, 1]."""
 
     def __init__(self, config: ml_collections.ConfigDict, data_info: DatasetInfo):
+        self.seed = config.seed
+        self.init_prng_impl = config.init_prng_impl
         self.batch_size = config.batch_size
         self.num_sample_images = config.num_sample_images
         self.models = get_model(config.model.name)(
-            config.model, config.image_size, data_info.channels
+            config.model, config.image_size, data_info.channels, jnp.dtype(config.compute_dtype)
         )
         self.g_optimizer = adam(config.optimizer.g_learning_rate, config.optimizer)
         self.d_optimizer = adam(config.optimizer.d_learning_rate, config.optimizer)
-        self.train_key, self.init_key, sample_key = jax.random.split(jax.random.key(config.seed), 3)
-        self.sample_latents = jax.random.normal(
-            sample_key, (self.num_sample_images, self.models.latent_dim)
-        )
         self.image_shape = (config.image_size, config.image_size, data_info.channels)
 
-    def init_state(self, rng: jax.Array | None = None) -> GANState:
-        g_key, d_key = jax.random.split(self.init_key if rng is None else rng)
+    def init_state(self) -> GANState:
+        g_key, d_key = jax.random.split(seed_key(self.seed, INIT_STREAM, self.init_prng_impl))
         z = jnp.zeros((1, self.models.latent_dim))
         g_vars = self.models.generator.init(g_key, z, train=False)
         d_vars = self.models.discriminator.init(
@@ -92,7 +98,7 @@ class GANTask:
         return logits, updates["batch_stats"]
 
     def train_step(self, state: GANState, batch: Batch) -> tuple[GANState, Metrics]:
-        rng = jax.random.fold_in(self.train_key, state.step)
+        rng = jax.random.fold_in(seed_key(self.seed, TRAIN_STREAM), state.step)
         z = jax.random.normal(rng, (self.batch_size, self.models.latent_dim))
 
         def generate(g_params):
@@ -152,13 +158,16 @@ class GANTask:
     def images(self, state: GANState, examples: Batch) -> dict[str, jax.Array]:
         # Batch statistics of the fixed latent batch (train-mode BatchNorm, statistics not kept),
         # as the reference's sample grids; running averages lag badly early in GAN training.
+        latents = jax.random.normal(
+            seed_key(self.seed, SAMPLE_STREAM), (self.num_sample_images, self.models.latent_dim)
+        )
         samples, _ = self.models.generator.apply(
             {"params": state.g_params, "batch_stats": state.g_batch_stats},
-            self.sample_latents,
+            latents,
             train=True,
             mutable=["batch_stats"],
         )
-        return {"samples": samples}
+        return {"samples": samples.astype(jnp.float32)}
 
     def evaluate(self, state: GANState, batches) -> dict:
         return {}
