@@ -151,3 +151,8 @@ def test_conv_transpose_matches_pytorch():
     )(jnp.asarray(x), jnp.asarray(kernel))
     np.testing.assert_allclose(gx, tx.grad.numpy().transpose(0, 2, 3, 1), atol=1e-4)
     np.testing.assert_allclose(gk, tw.grad.numpy().transpose(2, 3, 1, 0), atol=1e-4)
+
+
+def test_unknown_model_names_the_setting_and_the_choices():
+    with pytest.raises(UserError, match=r"config\.model\.name.*dcgan"):
+        get_model("stylegan9")

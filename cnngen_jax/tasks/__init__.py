@@ -13,7 +13,7 @@ import ml_collections
 import numpy as np
 
 from cnngen_jax.data import DatasetInfo
-from cnngen_jax.errors import UserError
+from cnngen_jax.registry import Registry
 
 PyTree = Any
 Batch = dict[str, jax.Array]
@@ -64,26 +64,12 @@ def seed_key(seed: int, stream: int, impl: str | None = None) -> jax.Array:
     return jax.random.fold_in(jax.random.key(seed, impl=impl), stream)
 
 
-_TASKS: dict[str, Callable[..., Task]] = {}
-
-
-def register_task(name: str) -> Callable[[type], type]:
-    """Class decorator that makes a task selectable by `config.task`."""
-
-    def register(cls: type) -> type:
-        if name in _TASKS:
-            raise ValueError(f"task {name!r} is registered twice")
-        _TASKS[name] = cls
-        return cls
-
-    return register
+TASKS = Registry("task", "config.task")
+register_task = TASKS.register
 
 
 def create_task(config: ml_collections.ConfigDict, data_info: DatasetInfo) -> Task:
     """Builds the task named by `config.task`; its constructor validates its own settings."""
     from cnngen_jax.tasks import gan, vae  # noqa: F401  (registers its task)
 
-    if config.task not in _TASKS:
-        known = ", ".join(sorted(_TASKS))
-        raise UserError(f"unknown task {config.task!r} (config.task); choose one of: {known}")
-    return _TASKS[config.task](config, data_info)
+    return TASKS.get(config.task)(config, data_info)

@@ -1,0 +1,264 @@
+"""Variational autoencoder: the negative ELBO objective, its train step, the importance-weighted
+bound on held-out data, and sample / reconstruction / interpolation pictures.
+
+Every quantity is per image in nats: log-likelihoods are summed over all H*W*C dimensions and KLs
+over the latent dimensions, then averaged over images. Bits per dimension divide by H*W*C*ln 2.
+Data x in [-1, 1] is modelled as u = (x + 1) / 2 in [0, 1] (see `cnngen_jax.models.vae`).
+"""
+
+import math
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import flax
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from cnngen_jax import parallel
+from cnngen_jax.data import DatasetInfo
+from cnngen_jax.errors import UserError
+from cnngen_jax.models import get_model
+from cnngen_jax.tasks import (
+    EVAL_STREAM,
+    INIT_STREAM,
+    SAMPLE_STREAM,
+    TRAIN_STREAM,
+    Batch,
+    Metrics,
+    register_task,
+    seed_key,
+)
+
+_LOG_2PI = math.log(2 * math.pi)
+
+
+@flax.struct.dataclass
+class VAEState:
+    step: jax.Array
+    params: Any
+    opt_state: Any
+
+
+def bernoulli_log_prob(logits: jax.Array, u: jax.Array) -> jax.Array:
+    """Elementwise u log p + (1 - u) log(1 - p) with p = sigmoid(logits), for grey u in [0, 1]."""
+    return u * jax.nn.log_sigmoid(logits) + (1 - u) * jax.nn.log_sigmoid(-logits)
+
+
+def gaussian_log_prob(mean: jax.Array, log_scale: jax.Array, u: jax.Array) -> jax.Array:
+    """Elementwise log N(u; mean, exp(log_scale)^2)."""
+    return -0.5 * jnp.square((u - mean) * jnp.exp(-log_scale)) - log_scale - 0.5 * _LOG_2PI
+
+
+def log_likelihood(dist: dict[str, jax.Array], u: jax.Array) -> jax.Array:
+    """log p(u|z) summed over H, W, C: one value per image."""
+    if "logits" in dist:
+        elementwise = bernoulli_log_prob(dist["logits"], u)
+    else:
+        elementwise = gaussian_log_prob(dist["mean"], dist["log_scale"], u)
+    return jnp.sum(elementwise, axis=(1, 2, 3))
+
+
+def likelihood_mean(dist: dict[str, jax.Array]) -> jax.Array:
+    """E[u|z] in [0, 1] (the Gaussian mean is clipped for display)."""
+    if "logits" in dist:
+        return jax.nn.sigmoid(dist["logits"])
+    return jnp.clip(dist["mean"], 0.0, 1.0)
+
+
+def gaussian_kl(mean: jax.Array, log_var: jax.Array) -> jax.Array:
+    """KL(N(mean, exp(log_var)) || N(0, I)) summed over the last axis, in closed form."""
+    return 0.5 * jnp.sum(jnp.square(mean) + jnp.exp(log_var) - 1.0 - log_var, axis=-1)
+
+
+def diagonal_gaussian_log_prob(z: jax.Array, mean: jax.Array, log_var: jax.Array) -> jax.Array:
+    """log N(z; mean, diag(exp(log_var))) summed over the last axis."""
+    return -0.5 * jnp.sum(jnp.square(z - mean) * jnp.exp(-log_var) + log_var + _LOG_2PI, axis=-1)
+
+
+def elbo_terms(
+    model, params: Any, images: jax.Array, eps: jax.Array, analytic_kl: bool = True
+) -> tuple[jax.Array, jax.Array]:
+    """Per-image reconstruction NLL -log p(x|z) and KL term, z = mean + std * eps.
+
+    With `analytic_kl` the KL is exact; otherwise it is the one-sample estimate
+    log q(z|x) - log p(z) at the same z, which makes -(NLL + KL) the k=1 importance weight.
+    """
+    mean, log_var = model.apply({"params": params}, images, method="encode")
+    z = mean + jnp.exp(0.5 * log_var) * eps
+    nll = -log_likelihood(model.apply({"params": params}, z, method="decode"), (images + 1) / 2)
+    if analytic_kl:
+        return nll, gaussian_kl(mean, log_var)
+    zeros = jnp.zeros_like(z)
+    return nll, diagonal_gaussian_log_prob(z, mean, log_var) - diagonal_gaussian_log_prob(
+        z, zeros, zeros
+    )
+
+
+def importance_weighted_nll(model, params: Any, images: jax.Array, eps: jax.Array) -> jax.Array:
+    """-log (1/k) sum_k p(x, z_k) / q(z_k|x) per image (Burda et al. 2016), eps of shape (k, B, D).
+
+    An upper bound on -log p(x) that tightens with k; k=1 is the one-sample negative ELBO. The k
+    decoder passes run one after another, so memory does not grow with k.
+    """
+
+    def log_weight(eps_k):
+        nll, kl = elbo_terms(model, params, images, eps_k, analytic_kl=False)
+        return -(nll + kl)
+
+    log_weights = jax.lax.map(log_weight, eps)
+    return -(jax.nn.logsumexp(log_weights, axis=0) - math.log(eps.shape[0]))
+
+
+def kl_weight(step: jax.Array, beta: float, warmup_steps: int) -> jax.Array:
+    """beta * min(1, step / warmup_steps), or beta without warm-up."""
+    if warmup_steps == 0:
+        return jnp.asarray(beta, jnp.float32)
+    return beta * jnp.minimum(1.0, step.astype(jnp.float32) / warmup_steps)
+
+
+def _validate(config: ml_collections.ConfigDict) -> None:
+    if config.beta < 0:
+        raise UserError(f"beta={config.beta} must be >= 0; set --config.beta")
+    if config.kl_warmup_steps < 0:
+        raise UserError("kl_warmup_steps must be >= 0 (0 disables the warm-up)")
+    if config.eval_iw_samples < 1:
+        raise UserError("eval_iw_samples must be >= 1 (1 gives the ELBO)")
+
+
+@register_task("vae")
+class VAETask:
+    """Convolutional VAE trained on the negative ELBO (optionally beta-weighted and warmed up)."""
+
+    def __init__(self, config: ml_collections.ConfigDict, data_info: DatasetInfo):
+        _validate(config)
+        self.seed = config.seed
+        self.init_prng_impl = config.init_prng_impl
+        self.num_sample_images = config.num_sample_images
+        self.batch_size = config.batch_size
+        self.beta = config.beta
+        self.kl_warmup_steps = config.kl_warmup_steps
+        self.eval_iw_samples = config.eval_iw_samples
+        self.model = get_model(config.model.name)(
+            config.model, config.image_size, data_info.channels, jnp.dtype(config.compute_dtype)
+        )
+        self.latent_dim = config.model.latent_dim
+        self.image_shape = (config.image_size, config.image_size, data_info.channels)
+        self.num_dims = math.prod(self.image_shape)
+        self.optimizer = optax.adam(
+            config.optimizer.learning_rate, b1=config.optimizer.b1, b2=config.optimizer.b2
+        )
+        # Grids are square (`cnngen_jax.images.make_grid`): side x side interpolation steps, and
+        # an even number of columns for reconstructions so each input sits beside its output.
+        self.side = max(2, math.isqrt(config.num_sample_images))
+        half_side = max(1, math.isqrt(min(config.num_sample_images // 4, self.batch_size // 2)))
+        self.num_pairs = 2 * half_side**2
+        self._eval_batch = jax.jit(self._eval_sums)
+
+    def init_state(self) -> VAEState:
+        key = seed_key(self.seed, INIT_STREAM, self.init_prng_impl)
+        images = jnp.zeros((1, *self.image_shape))
+        params = self.model.init(key, images, jnp.zeros((1, self.latent_dim)))["params"]
+        return VAEState(
+            step=jnp.zeros((), jnp.int32), params=params, opt_state=self.optimizer.init(params)
+        )
+
+    def train_step(self, state: VAEState, batch: Batch) -> tuple[VAEState, Metrics]:
+        images = batch["image"]
+        rng = jax.random.fold_in(seed_key(self.seed, TRAIN_STREAM), state.step)
+        eps = jax.random.normal(rng, (images.shape[0], self.latent_dim))
+        beta = kl_weight(state.step, self.beta, self.kl_warmup_steps)
+
+        def loss_fn(params):
+            nll, kl = elbo_terms(self.model, params, images, eps)
+            return jnp.mean(nll + beta * kl), (jnp.mean(nll), jnp.mean(kl))
+
+        (loss, (nll, kl)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+        updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
+        new_state = VAEState(
+            step=state.step + 1,
+            params=optax.apply_updates(state.params, updates),
+            opt_state=opt_state,
+        )
+        nelbo = nll + kl
+        metrics = {
+            "loss": loss,
+            "nelbo": nelbo,
+            "bpd": nelbo / (self.num_dims * math.log(2)),
+            "reconstruction_nll": nll,
+            "kl": kl,
+            "beta": beta,
+        }
+        return new_state, metrics
+
+    def networks(self, state: VAEState) -> dict[str, Any]:
+        return {"vae": state.params}
+
+    def _decode_mean(self, params: Any, z: jax.Array) -> jax.Array:
+        dist = self.model.apply({"params": params}, z, method="decode")
+        return likelihood_mean(dist) * 2 - 1
+
+    def images(self, state: VAEState, examples: Batch) -> dict[str, jax.Array]:
+        params = state.params
+        x = examples["image"]
+        posterior_mean, _ = self.model.apply({"params": params}, x, method="encode")
+
+        pairs = x[: self.num_pairs]
+        recon = self._decode_mean(params, posterior_mean[: self.num_pairs])
+        reconstructions = jnp.stack([pairs, recon], axis=1).reshape(-1, *self.image_shape)
+
+        # Row i interpolates linearly between the posterior means of examples 2i and 2i + 1.
+        rows = np.arange(2 * self.side) % x.shape[0]
+        start, end = posterior_mean[rows[0::2]], posterior_mean[rows[1::2]]
+        t = jnp.linspace(0.0, 1.0, self.side)[None, :, None]
+        z = (1 - t) * start[:, None] + t * end[:, None]
+        interpolations = self._decode_mean(params, z.reshape(-1, self.latent_dim))
+        latents = jax.random.normal(
+            seed_key(self.seed, SAMPLE_STREAM), (self.num_sample_images, self.latent_dim)
+        )
+        return {
+            "samples": self._decode_mean(params, latents),
+            "reconstructions": reconstructions,
+            "interpolations": interpolations,
+        }
+
+    def _eval_sums(self, params: Any, batch: Batch, index: jax.Array) -> dict[str, jax.Array]:
+        """Masked sums over one batch; its noise depends only on the seed and `index`."""
+        images, mask = batch["image"], batch["mask"]
+        elbo_key, iw_key = jax.random.split(
+            jax.random.fold_in(seed_key(self.seed, EVAL_STREAM), index)
+        )
+        eps = jax.random.normal(elbo_key, (images.shape[0], self.latent_dim))
+        nll, kl = elbo_terms(self.model, params, images, eps)
+        # Drawn in 2-D: XLA:CPU compiles 3-D random draws several times slower.
+        iw_eps = jax.random.normal(
+            iw_key, (self.eval_iw_samples * images.shape[0], self.latent_dim)
+        ).reshape(self.eval_iw_samples, images.shape[0], self.latent_dim)
+        nll_iw = importance_weighted_nll(self.model, params, images, iw_eps)
+        return {
+            "nelbo": jnp.sum(mask * (nll + kl)),
+            "nll_iw": jnp.sum(mask * nll_iw),
+            "count": jnp.sum(mask),
+        }
+
+    def evaluate(
+        self, state: VAEState, batches: Callable[[], Iterator[Batch]]
+    ) -> dict[str, np.ndarray]:
+        """Test-split negative ELBO and IWAE bound, in nats per image, and the ELBO in bits/dim.
+
+        The noise of batch i is fixed by `config.seed` and i, so evaluation is deterministic.
+        """
+        totals = {"nelbo": 0.0, "nll_iw": 0.0, "count": 0.0}
+        for i, batch in enumerate(batches()):
+            sums = self._eval_batch(state.params, batch, i)
+            for name, value in parallel.to_host(sums).items():
+                totals[name] += float(value)
+        count = totals["count"]
+        nelbo = totals["nelbo"] / count
+        return {
+            "test_nelbo": np.asarray(nelbo),
+            "test_nll_iw": np.asarray(totals["nll_iw"] / count),
+            "test_bpd": np.asarray(nelbo / (self.num_dims * math.log(2))),
+        }
