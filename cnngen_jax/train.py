@@ -180,6 +180,8 @@ class _TrainLoop:
             started = time.perf_counter()
             step_fn = self.train_step.lower(state, batch).compile()
             print(f"Compiled the train step in {time.perf_counter() - started:.1f} s", flush=True)
+            if config.eval_every_steps and start_step == 0:
+                self._evaluate(0, state)  # the baseline the training improves on
             self.progress = Progress(start_step, total, config.batch_size)
             pending = None
             for step in range(start_step + 1, total + 1):

@@ -16,7 +16,7 @@ from cnngen_jax import data  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from configs import dcgan  # noqa: E402
+from configs import dcgan, vae  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -41,16 +41,22 @@ TINY = {
     "num_sample_images": 16,
     "input_threads": 1,
     "model.latent_dim": 16,
-    "model.g_width": 8,
-    "model.d_width": 8,
+}
+FAMILIES = {
+    "dcgan": (dcgan, {"model.g_width": 8, "model.d_width": 8}),
+    "vae": (vae, {"model.width": 8, "eval_every_steps": 2, "eval_iw_samples": 4}),
 }
 
 
-def tiny_config(data_dir: str, cache_dir: str = "", **overrides):
-    """The DCGAN config shrunk to 16x16 and a few steps (overrides use dotted keys)."""
-    config = dcgan.get_config()
-    settings = {**TINY, "data_dir": data_dir, "compilation_cache_dir": cache_dir, **overrides}
-    for key, value in settings.items():
+def _settings(family: str, data_dir: str, cache_dir: str, overrides: dict) -> dict:
+    shrink = FAMILIES[family][1]
+    return {**TINY, **shrink, "data_dir": data_dir, "compilation_cache_dir": cache_dir, **overrides}
+
+
+def tiny_config(data_dir: str = "", cache_dir: str = "", family: str = "dcgan", **overrides):
+    """configs/{family}.py shrunk to 16x16 and a few steps (overrides use dotted keys)."""
+    config = FAMILIES[family][0].get_config()
+    for key, value in _settings(family, data_dir, cache_dir, overrides).items():
         *parents, leaf = key.split(".")
         node = config
         for parent in parents:
@@ -59,8 +65,9 @@ def tiny_config(data_dir: str, cache_dir: str = "", **overrides):
     return config
 
 
-def tiny_flags(data_dir: str, cache_dir: str, **overrides) -> list[str]:
-    settings = {**TINY, "data_dir": data_dir, "compilation_cache_dir": cache_dir, **overrides}
+def tiny_flags(data_dir: str, cache_dir: str, family: str = "dcgan", **overrides) -> list[str]:
+    """The same settings as `tiny_config`, as --config.KEY=VALUE flags for cnngen_jax.main."""
+    settings = _settings(family, data_dir, cache_dir, overrides)
     return [f"--config.{k}={v}" for k, v in settings.items()]
 
 

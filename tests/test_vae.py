@@ -23,36 +23,17 @@ from cnngen_jax.tasks.vae import (
     importance_weighted_nll,
     log_likelihood,
 )
-from configs import vae as vae_config
-from tests.conftest import TINY, run_main
+from tests.conftest import run_main, tiny_config, tiny_flags
 
-VAE_TINY = {
-    **{k: v for k, v in TINY.items() if k not in ("model.g_width", "model.d_width")},
-    "model.width": 8,
-    "eval_every_steps": 2,
-    "eval_iw_samples": 4,
-}
 DIGITS = DatasetInfo("digits", 1, 10, 1500)
 
 
-def _settings(data_dir: str, cache_dir: str, overrides: dict) -> dict:
-    return {**VAE_TINY, "data_dir": data_dir, "compilation_cache_dir": cache_dir, **overrides}
-
-
 def vae_tiny_config(data_dir: str = "", cache_dir: str = "", **overrides):
-    """configs/vae.py shrunk to 16x16 and a few steps, as conftest's `tiny_config` for DCGAN."""
-    config = vae_config.get_config()
-    for key, value in _settings(data_dir, cache_dir, overrides).items():
-        *parents, leaf = key.split(".")
-        node = config
-        for parent in parents:
-            node = node[parent]
-        node[leaf] = value
-    return config
+    return tiny_config(data_dir, cache_dir, family="vae", **overrides)
 
 
 def vae_flags(data_dir: str, cache_dir: str, **overrides) -> list[str]:
-    return [f"--config.{k}={v}" for k, v in _settings(data_dir, cache_dir, overrides).items()]
+    return tiny_flags(data_dir, cache_dir, family="vae", **overrides)
 
 
 def normal(seed: int, *shape: int) -> np.ndarray:
@@ -314,7 +295,7 @@ def test_training_improves_the_test_elbo(tmp_path, data_dir, cache_dir):
     scalars = train.train_and_evaluate(config, str(tmp_path))
     assert scalars["loss"] == pytest.approx(scalars["nelbo"])  # beta = 1 without warm-up
     evals = [m for m in read_metrics(tmp_path) if "test_nelbo" in m]
-    assert [m["step"] for m in evals] == [10, 20, 30, 40]
+    assert [m["step"] for m in evals] == [0, 10, 20, 30, 40]  # 0: before training
     first, last = evals[0], evals[-1]
     assert last["test_nelbo"] < first["test_nelbo"] - 10, (first, last)
     for m in evals:
@@ -329,7 +310,7 @@ def test_config_runs_end_to_end_through_main(tmp_path, data_dir, cache_dir):
     metrics = read_metrics(tmp_path)
     assert [m["beta"] for m in metrics if "beta" in m] == [0.0, 0.5, 1.0]  # the KL warm-up
     evals = [m for m in metrics if "test_nelbo" in m]
-    assert [m["step"] for m in evals] == [2, 3]
+    assert [m["step"] for m in evals] == [0, 2, 3]
     assert all(np.isfinite(m["test_nelbo"]) and np.isfinite(m["test_nll_iw"]) for m in evals)
     for kind in ("samples", "reconstructions", "interpolations"):
         assert (tmp_path / "samples" / f"{kind}_0000003.png").exists(), kind
