@@ -6,6 +6,7 @@ On a TPU pod or a SLURM cluster `jax.distributed` is initialised automatically; 
 multi-process launch pass --coordinator_address, --num_processes and --process_id (see launch/).
 """
 
+import importlib.util
 import os
 import sys
 
@@ -28,9 +29,10 @@ EXIT_NON_FINITE = 3
 
 
 def _on_managed_cluster() -> bool:
-    """A multi-host TPU slice or a multi-task SLURM job, where JAX finds its peers by itself."""
-    tpu_hosts = os.environ.get("TPU_WORKER_HOSTNAMES", "")
-    return "," in tpu_hosts or int(os.environ.get("SLURM_NTASKS", "1")) > 1
+    """A Cloud TPU VM (libtpu installed; JAX finds the slice's hosts from the TPU metadata) or
+    a multi-task SLURM job (JAX reads the SLURM variables)."""
+    on_tpu_vm = importlib.util.find_spec("libtpu") is not None
+    return on_tpu_vm or int(os.environ.get("SLURM_NTASKS", "1")) > 1
 
 
 def initialize_distributed() -> None:
