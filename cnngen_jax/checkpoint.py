@@ -7,8 +7,10 @@ killed at any moment (during a save included) leaves the previous complete step 
 
 import dataclasses
 import json
+import os
 from typing import Any
 
+import jax
 import ml_collections
 import orbax.checkpoint as ocp
 
@@ -25,41 +27,61 @@ class Restored:
     config: dict[str, Any]
 
 
-def _options(**kwargs) -> ocp.CheckpointManagerOptions:
-    return ocp.CheckpointManagerOptions(**kwargs)
-
-
 def restore_latest(
     directory: str, abstract_state: Any, config: ml_collections.ConfigDict
 ) -> Restored | None:
     """Restores the latest complete checkpoint without writing anything, or None if there is none.
 
     `abstract_state` (shapes, dtypes, shardings) is the target; a checkpoint of a different
-    architecture is reported as a UserError that names the settings which differ.
+    architecture is reported, before any array is read, as a UserError that names the shapes
+    and the settings which differ.
     """
-    manager = ocp.CheckpointManager(directory, options=_options(read_only=True), item_names=_ITEMS)
+    options = ocp.CheckpointManagerOptions(read_only=True)
+    manager = ocp.CheckpointManager(directory, options=options, item_names=_ITEMS)
     step = manager.latest_step()
     if step is None:
+        manager.close()
         return None
-    args = ocp.args.Composite(
-        state=ocp.args.StandardRestore(abstract_state),
-        data=ocp.args.JsonRestore(),
-        config=ocp.args.JsonRestore(),
-    )
     try:
+        mismatch = shape_mismatch(os.path.join(directory, str(step), "state"), abstract_state)
+        if mismatch:
+            saved = manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))
+            raise UserError(
+                f"{directory} holds a checkpoint (step {step}) of a different architecture than "
+                f"this config ({mismatch}). Settings that differ (checkpoint -> now): "
+                f"{config_diff(saved['config'], config) or 'none found'}. Use a new --workdir, "
+                "or the config the checkpoint was trained with (saved in its config.json)."
+            )
+        args = ocp.args.Composite(
+            state=ocp.args.StandardRestore(abstract_state),
+            data=ocp.args.JsonRestore(),
+            config=ocp.args.JsonRestore(),
+        )
         restored = manager.restore(step, args=args)
-    except (ValueError, KeyError, TypeError) as error:
-        saved = manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))
-        raise UserError(
-            f"{directory} holds a checkpoint (step {step}) of a different architecture than this "
-            f"config. Settings that differ (checkpoint -> now): "
-            f"{config_diff(saved['config'], config) or 'none found'}. Use a new --workdir, or the "
-            f"config the checkpoint was trained with (saved in its config.json). "
-            f"(Orbax said: {str(error).splitlines()[0][:300]})"
-        ) from None
     finally:
         manager.close()
     return Restored(step, restored["state"], restored["data"], restored["config"])
+
+
+def _shapes(tree: Any) -> dict[str, tuple[int, ...]]:
+    def name(key: Any) -> str:
+        return str(getattr(key, "key", getattr(key, "name", getattr(key, "idx", key))))
+
+    flat = jax.tree_util.tree_flatten_with_path(tree)[0]
+    return {"/".join(name(k) for k in path): tuple(leaf.shape) for path, leaf in flat}
+
+
+def shape_mismatch(state_directory: str, abstract_state: Any) -> str:
+    """'' when the saved state has exactly the leaves and shapes of `abstract_state`, else the
+    first few differences. Read from metadata, so nothing is restored or left half-read."""
+    saved = _shapes(ocp.StandardCheckpointer().metadata(state_directory).item_metadata.tree)
+    wanted = _shapes(abstract_state)
+    differences = [
+        f"{path}: {saved.get(path, 'absent')} -> {wanted.get(path, 'absent')}"
+        for path in sorted(set(saved) | set(wanted))
+        if saved.get(path) != wanted.get(path)
+    ]
+    return "; ".join(differences[:4]) + (" ..." if len(differences) > 4 else "")
 
 
 def config_diff(saved: dict[str, Any], config: ml_collections.ConfigDict) -> str:
@@ -87,7 +109,7 @@ class CheckpointWriter:
     def __init__(self, directory: str, max_to_keep: int):
         self._manager = ocp.CheckpointManager(
             directory,
-            options=_options(
+            options=ocp.CheckpointManagerOptions(
                 max_to_keep=max_to_keep,
                 cleanup_tmp_directories=True,
                 enable_async_checkpointing=True,
