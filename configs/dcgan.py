@@ -42,6 +42,17 @@ def get_config() -> ml_collections.ConfigDict:
     config.max_checkpoints_to_keep = 3
     config.eval_every_steps = 0  # 0: no held-out evaluation during training
 
+    # Evaluation (during training every eval_every_steps, and `python -m cnngen_jax.evaluate`):
+    # FID/KID/precision-recall of num_samples generated images against the test split.
+    # 'domain' features come from a small classifier the project trains on the dataset's labels
+    # (offline; not comparable with Inception FID); 'inception' needs converted weights
+    # (python -m cnngen_jax.metrics.convert_inception) at inception_weights.
+    config.eval = ml_collections.ConfigDict()
+    config.eval.feature_net = "domain"
+    config.eval.num_samples = 2000
+    config.eval.inception_weights = ""
+    config.eval.cache_dir = "~/.cache/cnngen_jax/eval"  # domain classifier, reference statistics
+
     # 'bfloat16' computes convolutions in bf16 (GPU/TPU); parameters, optimizer states,
     # BatchNorm statistics and losses stay float32.
     config.compute_dtype = "float32"

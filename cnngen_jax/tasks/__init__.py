@@ -44,6 +44,10 @@ class Task(Protocol):
         families that show reconstructions or interpolations; others ignore it.
         """
 
+    def generate(self, state: PyTree, key: jax.Array, num_images: int) -> jax.Array:
+        """`num_images` samples in [-1, 1] drawn with `key`, for `cnngen_jax.evaluate` (FID,
+        KID, ...). Optional: families without it cannot be evaluated by sample quality."""
+
     def evaluate(
         self, state: PyTree, batches: Callable[[], Iterator[Batch]]
     ) -> dict[str, np.ndarray]:

@@ -6,6 +6,7 @@ computed on logits. The generator's forward pass is shared by both steps (as the
 `fake.detach()` does), so each iteration runs G forward once and its backward once.
 """
 
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import flax
@@ -15,6 +16,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
+from cnngen_jax import evaluation
 from cnngen_jax.data import DatasetInfo
 from cnngen_jax.models import get_model
 from cnngen_jax.tasks import (
@@ -70,6 +72,10 @@ class GANTask:
         self.g_optimizer = adam(config.optimizer.g_learning_rate, config.optimizer)
         self.d_optimizer = adam(config.optimizer.d_learning_rate, config.optimizer)
         self.image_shape = (config.image_size, config.image_size, data_info.channels)
+        # Built only when the trainer evaluates, so its checks cannot stop a run that does not.
+        self.evaluator = (
+            evaluation.Evaluator.from_config(config) if config.eval_every_steps else None
+        )
 
     def init_state(self) -> GANState:
         g_key, d_key = jax.random.split(seed_key(self.seed, INIT_STREAM, self.init_prng_impl))
@@ -156,18 +162,30 @@ class GANTask:
         return {"generator": state.g_params, "discriminator": state.d_params}
 
     def images(self, state: GANState, examples: Batch) -> dict[str, jax.Array]:
-        # Batch statistics of the fixed latent batch (train-mode BatchNorm, statistics not kept),
-        # as the reference's sample grids; running averages lag badly early in GAN training.
-        latents = jax.random.normal(
-            seed_key(self.seed, SAMPLE_STREAM), (self.num_sample_images, self.models.latent_dim)
-        )
+        key = seed_key(self.seed, SAMPLE_STREAM)  # the same latents at every sample step
+        return {"samples": self.generate(state, key, self.num_sample_images)}
+
+    def generate(self, state: GANState, key: jax.Array, num_images: int) -> jax.Array:
+        """`num_images` samples in [-1, 1] from latents drawn with `key`.
+
+        BatchNorm uses the statistics of this generated batch (train mode, statistics not
+        kept), as the reference's sample grids do: running averages lag badly early in GAN
+        training. Samples therefore depend on `num_images`.
+        """
+        latents = jax.random.normal(key, (num_images, self.models.latent_dim))
         samples, _ = self.models.generator.apply(
             {"params": state.g_params, "batch_stats": state.g_batch_stats},
             latents,
             train=True,
             mutable=["batch_stats"],
         )
-        return {"samples": samples.astype(jnp.float32)}
+        return samples.astype(jnp.float32)
 
-    def evaluate(self, state: GANState, batches) -> dict:
-        return {}
+    def evaluate(self, state: GANState, batches: Callable[[], Iterator[Batch]]) -> dict[str, float]:
+        """FID, KID and precision/recall of `config.eval.num_samples` generated images against
+        the held-out split, on `config.eval.feature_net` features (`cnngen_jax.evaluation`);
+        {} when `config.eval_every_steps` is 0. The real statistics are computed once."""
+        if self.evaluator is None:
+            return {}
+        reference = self.evaluator.held_out_reference(batches)
+        return self.evaluator.score(reference, self.evaluator.generated(self.generate, state))

@@ -1,0 +1,127 @@
+"""Evaluate the latest checkpoint of a training run against a split of its dataset.
+
+    python -m cnngen_jax.evaluate --workdir=runs/dcgan [--num_samples=N] [--split=test]
+        [--feature_net=domain|inception] [--inception_weights=inception.npz] [--batch_size=B]
+
+Settings not given as flags come from the run's config.json (its `eval` section). The metrics
+and their protocol stamp are printed as one JSON object and appended to WORKDIR/evaluation.jsonl;
+the split's reference statistics are computed once per protocol and cached in
+`config.eval.cache_dir`. Nothing else in the workdir is written.
+"""
+
+import json
+import os
+import sys
+from typing import Any
+
+import jax
+import ml_collections
+from absl import app, flags, logging
+
+from cnngen_jax import checkpoint, data, evaluation, parallel, tasks, train
+from cnngen_jax.errors import UserError
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "The run directory (holds config.json).")
+_NUM_SAMPLES = flags.DEFINE_integer("num_samples", None, "Generated images (config.eval).")
+_FEATURE_NET = flags.DEFINE_enum(
+    "feature_net", None, ["domain", "inception"], "Feature network (config.eval)."
+)
+_INCEPTION_WEIGHTS = flags.DEFINE_string(
+    "inception_weights", None, "Converted FID Inception weights, .npz (config.eval)."
+)
+_SPLIT = flags.DEFINE_string("split", None, "Reference split (default: the test split).")
+_BATCH_SIZE = flags.DEFINE_integer(
+    "batch_size", None, "Generation batch size (default: the run's batch_size)."
+)
+flags.mark_flag_as_required("workdir")
+
+EXIT_USER_ERROR = 2
+
+
+def load_run_config(workdir: str) -> ml_collections.ConfigDict:
+    """The run's config.json as an (unlocked) ConfigDict."""
+    path = os.path.join(workdir, "config.json")
+    if not os.path.isfile(path):
+        raise UserError(f"{path} does not exist; pass the --workdir of a training run")
+    with open(path) as f:
+        return ml_collections.ConfigDict(json.load(f))
+
+
+def evaluate_run(
+    workdir: str,
+    *,
+    split: str | None = None,
+    batch_size: int | None = None,
+    **eval_overrides: Any,
+) -> dict[str, Any]:
+    """Evaluates the latest checkpoint in `workdir`; `eval_overrides` replace `config.eval`
+    settings (None: keep). Returns the result written to evaluation.jsonl."""
+    config = load_run_config(workdir)
+    config.eval_every_steps = 0  # the task need not build its own in-training evaluator
+    train.configure_compilation_cache(config.compilation_cache_dir)
+    data_dir = data.resolve_data_dir(config.data_dir)
+    spec = data.get_spec(config.dataset)
+    data.ensure_prepared(config.dataset, data_dir)
+    train_source = data.open_source(config.dataset, spec.train_split, data_dir)
+    task = tasks.create_task(config, data.dataset_info(config.dataset, train_source))
+    if not hasattr(task, "generate"):
+        raise UserError(f"task {config.task!r} does not generate images, so it has no FID")
+    if "eval" not in config:
+        raise UserError(
+            f"{workdir}/config.json has no `eval` settings (the run predates evaluation); "
+            "re-run its training command once, which rewrites config.json"
+        )
+    for key, value in eval_overrides.items():
+        if value is not None:
+            config.eval[key] = value
+
+    replicated = parallel.replicated(parallel.make_mesh())
+    abstract_state = jax.tree.map(
+        lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=replicated),
+        jax.eval_shape(task.init_state),
+    )
+    checkpoint_dir = os.path.join(os.path.abspath(workdir), "checkpoints")
+    restored = checkpoint.restore_latest(checkpoint_dir, abstract_state, config)
+    if restored is None:
+        raise UserError(f"no complete checkpoint in {checkpoint_dir}; train the run first")
+
+    overrides = {} if batch_size is None else {"batch_size": batch_size}
+    evaluator = evaluation.Evaluator.from_config(config, **overrides)
+    reference = evaluator.cached_reference(split or spec.test_split)
+    metrics = evaluator.score(reference, evaluator.generated(task.generate, restored.state))
+    result = {"step": restored.step, **metrics, "protocol": evaluator.protocol(reference)}
+    with open(os.path.join(workdir, "evaluation.jsonl"), "a") as f:
+        f.write(json.dumps(result) + "\n")
+    return result
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+    """absl's parser, with a mistake reported as one line and exit code 2."""
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as error:
+        print(f"error: {error}. Run with --helpfull to list the flags.", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    logging.set_verbosity(logging.ERROR)
+    try:
+        result = evaluate_run(
+            _WORKDIR.value,
+            split=_SPLIT.value,
+            batch_size=_BATCH_SIZE.value,
+            num_samples=_NUM_SAMPLES.value,
+            feature_net=_FEATURE_NET.value,
+            inception_weights=_INCEPTION_WEIGHTS.value,
+        )
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        sys.exit(EXIT_USER_ERROR)
+    print(json.dumps(result, indent=2), flush=True)
+
+
+if __name__ == "__main__":
+    app.run(main, flags_parser=parse_flags)
