@@ -4,6 +4,7 @@ Callable from a notebook: `train_and_evaluate(config, workdir)`. Every process o
 job runs the same code; only process 0 writes files.
 """
 
+import dataclasses
 import json
 import math
 import os
@@ -11,6 +12,7 @@ import time
 from collections import defaultdict
 from typing import Any
 
+import grain
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -74,70 +76,113 @@ def _is_due(step: int, every: int, last: int) -> bool:
     return step % every == 0 or step == last
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
-    """Trains `config.task` on `config.dataset`, resuming from the latest checkpoint in `workdir`.
+@dataclasses.dataclass
+class Run:
+    """Everything a run is built from, before anything is written: checked settings, the device
+    mesh, the data, the task and the (sharded) shape of its state."""
 
-    Returns the last logged scalars.
-    """
+    config: ml_collections.ConfigDict
+    mesh: jax.sharding.Mesh
+    data_dir: str
+    spec: data.DatasetSpec
+    train_source: Any
+    task: tasks.Task
+    abstract_state: Any  # ShapeDtypeStructs carrying the replicated sharding
+
+    @property
+    def state_shardings(self) -> Any:
+        return jax.tree.map(lambda a: a.sharding, self.abstract_state)
+
+    @property
+    def rows(self) -> slice:
+        return parallel.process_rows(self.mesh, self.config.batch_size)
+
+
+def build_run(config: ml_collections.ConfigDict) -> Run:
+    """Validates the settings, prepares embedded data and builds the task; writes no workdir."""
     validate(config)
     configure_compilation_cache(config.compilation_cache_dir)
     mesh = parallel.make_mesh()
     parallel.check_batch_size(config.batch_size, mesh)
-    is_writer = jax.process_index() == 0
-
     data_dir = data.resolve_data_dir(config.data_dir)
     spec = data.get_spec(config.dataset)
-    if is_writer:
+    if jax.process_index() == 0:
         data.ensure_prepared(config.dataset, data_dir)
     parallel.sync("data prepared")
     data.ensure_prepared(config.dataset, data_dir)  # hosts that do not share process 0's disk
     train_source = data.open_source(config.dataset, spec.train_split, data_dir)
     task = tasks.create_task(config, data.dataset_info(config.dataset, train_source))
+    abstract_state = _sharded_abstract(jax.eval_shape(task.init_state), parallel.replicated(mesh))
+    return Run(config, mesh, data_dir, spec, train_source, task, abstract_state)
 
-    replicated = parallel.replicated(mesh)
-    abstract_state = _sharded_abstract(jax.eval_shape(task.init_state), replicated)
-    state_shardings = jax.tree.map(lambda a: a.sharding, abstract_state)
-    checkpoint_dir = os.path.join(os.path.abspath(workdir), "checkpoints")
-    restored = checkpoint.restore_latest(checkpoint_dir, abstract_state, config)
 
-    # Every check that can fail on user input has passed: from here on the workdir is written.
-    writer = RunWriter(workdir, is_writer)
-    if is_writer:
-        with open(os.path.join(workdir, "config.json"), "w") as f:
-            f.write(config.to_json(indent=2))
-    rows = parallel.process_rows(mesh, config.batch_size)
-    iterator = pipeline.train_iterator(
-        train_source,
-        spec,
+def initial_state(run: Run) -> Any:
+    """The task's initial state, initialised from shapes straight into its sharding."""
+    return jax.jit(run.task.init_state, out_shardings=run.state_shardings)()
+
+
+def train_iterator(run: Run) -> grain.DatasetIterator:
+    """This process's rows of the global training batches (`pipeline.train_iterator`)."""
+    config = run.config
+    return pipeline.train_iterator(
+        run.train_source,
+        run.spec,
         image_size=config.image_size,
         global_batch_size=config.batch_size,
-        rows=rows,
+        rows=run.rows,
         seed=config.seed,
         num_threads=config.input_threads,
         prefetch=config.input_prefetch,
     )
+
+
+def jit_train_step(run: Run) -> Any:
+    """The task's step compiled over the mesh: batch sharded, state replicated and donated."""
+    return jax.jit(
+        run.task.train_step,
+        in_shardings=(run.state_shardings, parallel.batch_sharded(run.mesh)),
+        out_shardings=(run.state_shardings, parallel.replicated(run.mesh)),
+        donate_argnums=0,
+    )
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
+    """Trains `config.task` on `config.dataset`, resuming from the latest checkpoint in `workdir`.
+
+    Returns the last logged scalars.
+    """
+    run = build_run(config)
+    checkpoint_dir = os.path.join(os.path.abspath(workdir), "checkpoints")
+    restored = checkpoint.restore_latest(checkpoint_dir, run.abstract_state, config)
+
+    # Every check that can fail on user input has passed: from here on the workdir is written.
+    is_writer = jax.process_index() == 0
+    writer = RunWriter(workdir, is_writer)
+    if is_writer:
+        with open(os.path.join(workdir, "config.json"), "w") as f:
+            f.write(config.to_json(indent=2))
+    iterator = train_iterator(run)
     if restored is None:
-        start_step = 0
-        state = jax.jit(task.init_state, out_shardings=state_shardings)()
+        start_step, state = 0, initial_state(run)
     else:
         start_step, state = restored.step, restored.state
         iterator.set_state(restored.data_state)
         writer.forget_after(start_step)
         print(f"Resumed from {checkpoint_dir} at step {start_step}", flush=True)
-    writer.write_text("parameters", parameter_overview(task.networks(state)))
+    writer.write_text("parameters", parameter_overview(run.task.networks(state)))
 
     def eval_batches():
-        source = data.open_source(config.dataset, spec.test_split, data_dir)
+        source = data.open_source(config.dataset, run.spec.test_split, run.data_dir)
         for local in pipeline.eval_batches(
             source,
-            spec,
+            run.spec,
             image_size=config.image_size,
             global_batch_size=config.batch_size,
-            rows=rows,
+            rows=run.rows,
         ):
-            yield parallel.global_batch(local, mesh, config.batch_size)
+            yield parallel.global_batch(local, run.mesh, config.batch_size)
 
-    loop = _TrainLoop(config, task, mesh, writer, iterator, eval_batches, state_shardings)
+    loop = _TrainLoop(run, writer, iterator, eval_batches)
     try:
         return loop.run(state, start_step, checkpoint_dir)
     finally:
@@ -147,21 +192,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
 class _TrainLoop:
     """Steps, logging, pictures, evaluation and checkpoints; knows nothing of the family."""
 
-    def __init__(self, config, task, mesh, writer, iterator, eval_batches, state_shardings):
-        self.config = config
-        self.task = task
-        self.mesh = mesh
+    def __init__(self, run: Run, writer: RunWriter, iterator, eval_batches):
+        self.config = run.config
+        self.task = run.task
+        self.mesh = run.mesh
         self.writer = writer
         self.iterator = iterator
         self.eval_batches = eval_batches
-        replicated = parallel.replicated(mesh)
-        self.train_step = jax.jit(
-            task.train_step,
-            in_shardings=(state_shardings, parallel.batch_sharded(mesh)),
-            out_shardings=(state_shardings, replicated),
-            donate_argnums=0,
-        )
-        self.images = jax.jit(task.images, out_shardings=replicated)
+        replicated = parallel.replicated(run.mesh)
+        self.train_step = jit_train_step(run)
+        self.images = jax.jit(run.task.images, out_shardings=replicated)
         self.examples = next(eval_batches())  # fixed held-out batch for reconstructions
         self.all_finite = jax.jit(
             lambda tree: jnp.all(jnp.stack([jnp.isfinite(x).all() for x in jax.tree.leaves(tree)])),

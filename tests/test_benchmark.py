@@ -1,0 +1,93 @@
+"""The benchmark's report on a tiny case, one fresh-process probe, and the PyTorch reference."""
+
+import functools
+import json
+import math
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+from cnngen_jax import benchmark
+from cnngen_jax.models import get_model
+from configs import dcgan
+
+TINY_CASE = "dcgan-16-b16"
+
+
+def _numbers(tree):
+    if isinstance(tree, dict):
+        for value in tree.values():
+            yield from _numbers(value)
+    elif isinstance(tree, list):
+        for value in tree:
+            yield from _numbers(value)
+    elif isinstance(tree, (int, float)) and not isinstance(tree, bool):
+        yield tree
+
+
+def test_report_has_every_figure_positive_and_finite(data_dir):
+    settings = benchmark.Settings(
+        repeats=2, min_window_s=0.05, pipeline_s=0.2, subprocesses=False, data_dir=data_dir
+    )
+    report = json.loads(json.dumps(benchmark.benchmark([TINY_CASE, "nosuch"], settings, "cmd")))
+
+    assert report["skipped"] == ["nosuch"]
+    assert report["command"] == "cmd"
+    assert {"cpu_model", "cpu_count", "jax", "torch", "jax_devices", "date_utc"} <= set(
+        report["machine"]
+    )
+    case = report["cases"][TINY_CASE]
+    impls = ["jax"] + (list(benchmark.TORCH_LAYOUTS) if report["machine"]["torch"] else [])
+    assert list(case["train"]) == impls
+    for figures in case["train"].values():
+        assert len(figures["window_steps_per_s"]) == 2
+        assert figures["images_per_s"] == pytest.approx(16 * figures["steps_per_s"])
+    assert set(case["pipeline"]) == {
+        "alone_images_per_s",
+        "during_training_images_per_s",
+        "training_steps_per_s_during",
+    }
+    numbers = list(_numbers(case))
+    assert numbers and all(math.isfinite(x) and x > 0 for x in numbers)
+    assert TINY_CASE in benchmark.format_report(report)
+
+
+def test_fresh_jax_process_reports_compile_start_and_memory(data_dir, tmp_path):
+    args = {"case": TINY_CASE, "data_dir": data_dir, "cache_dir": str(tmp_path), "steps": 2}
+    result = benchmark.spawn("cnngen_jax.benchmark", [f"--probe={json.dumps(args)}"])
+
+    phases = result["phases_s"]
+    assert list(phases) == ["imported", "data_ready", "state_ready", "compiled", "first_step"]
+    assert sorted(phases.values()) == list(phases.values())
+    assert result["start_to_first_step_s"] == phases["first_step"]
+    assert 0 < result["compile_s"] < phases["compiled"]
+    assert 100 < result["peak_rss_mib"] < 8192  # its own high-water mark, not this process's
+
+
+def _flax_parameter_counts(image_size: int, channels: int) -> tuple[int, int]:
+    models = get_model("dcgan")(dcgan.get_config().model, image_size, channels)
+    key = jax.random.key(0)
+    z = jnp.zeros((1, models.latent_dim))
+    images = jnp.zeros((1, image_size, image_size, channels))
+    counts = []
+    for net, x in ((models.generator, z), (models.discriminator, images)):
+        params = jax.eval_shape(functools.partial(net.init, train=False), key, x)["params"]
+        counts.append(sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(params)))
+    return tuple(counts)
+
+
+def test_torch_reference_is_our_dcgan_and_iterates():
+    pytest.importorskip("torch")
+    from cnngen_jax import torch_dcgan
+
+    model = torch_dcgan.build(64, 3)
+    torch_counts = tuple(torch_dcgan.parameter_count(n) for n in (model.netG, model.netD))
+    assert torch_counts == (3_576_704, 2_765_568) == _flax_parameter_counts(64, 3)
+
+    d_loss, g_loss = model.step(torch_dcgan.torch.rand(4, 3, 64, 64) * 2 - 1)
+    assert math.isfinite(d_loss) and math.isfinite(g_loss)
+    args = {"image_size": 16, "channels": 1, "batch_size": 8, "steps": 1, "channels_last": True}
+    result = torch_dcgan.probe(args)  # the fresh-process probe's body, in this process
+    assert list(result["marks"]) == ["imported", "built", "first_step"]
+    assert result["max_rss_kib"] > 0
