@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 import jax
 import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from cnngen_jax.metrics.moments import GaussianStats, MomentAccumulator
 
@@ -52,11 +53,14 @@ def extract_features(
 ) -> FeatureSummary:
     """One jitted pass of `apply_fn` over `batches` (uint8 NHWC arrays).
 
-    The next batch is dispatched before the previous result is copied to the host, so device
-    compute and host accumulation overlap.
+    Each batch is split over this process's devices when its size allows (the variables are
+    replicated). The next batch is dispatched before the previous result is copied to the host,
+    so device compute and host accumulation overlap.
     """
     network = jax.jit(apply_fn)
-    variables = jax.device_put(variables)
+    mesh = Mesh(np.array(jax.local_devices()), ("data",))
+    variables = jax.device_put(variables, NamedSharding(mesh, PartitionSpec()))
+    split = NamedSharding(mesh, PartitionSpec("data"))
     accumulators: dict[str, MomentAccumulator] = {}
     kept: dict[str, list[np.ndarray]] = {name: [] for name in keep}
     count = 0
@@ -73,6 +77,8 @@ def extract_features(
 
     pending = None
     for batch, valid in _fixed_size(batches):
+        if len(batch) % mesh.size == 0:
+            batch = jax.device_put(batch, split)
         outputs = network(variables, batch)
         if pending is not None:
             consume(*pending)
