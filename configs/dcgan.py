@@ -32,6 +32,10 @@ def get_config() -> ml_collections.ConfigDict:
     config.optimizer.b1 = 0.5
     config.optimizer.b2 = 0.999
 
+    # Exponential moving average of the generator's weights, used for samples and evaluation
+    # (0: none, the paper's DCGAN; 0.999 is common for its descendants).
+    config.ema_decay = 0.0
+
     config.batch_size = 128  # global, over all devices and processes
     config.num_train_steps = 600  # ~5 minutes on 2 CPU cores; digits recognisable from ~300
 

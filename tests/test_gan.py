@@ -119,3 +119,31 @@ def test_bfloat16_compute_keeps_float32_state_and_stays_finite(data_dir, task_an
     for leaf in jax.tree.leaves(state):
         assert leaf.dtype in (jnp.float32, jnp.int32), leaf.dtype
     assert task.images(state, {})["samples"].dtype == jnp.float32
+
+
+def test_moving_average_generator_follows_its_recursion(data_dir, task_and_batches):
+    _, batches = task_and_batches
+    decay = 0.5
+    task = create_task(tiny_config(data_dir, ema_decay=decay), data.dataset_info("digits", batches))
+    state = task.init_state()
+    expected = state.g_params
+    step = jax.jit(task.train_step)
+    for batch in batches:
+        state, _ = step(state, batch)
+        expected = jax.tree.map(lambda e, p: decay * e + (1 - decay) * p, expected, state.g_params)
+    for want, got in zip(
+        jax.tree.leaves(expected), jax.tree.leaves(state.g_ema_params), strict=True
+    ):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+    assert not np.allclose(
+        jax.tree.leaves(state.g_ema_params)[0], jax.tree.leaves(state.g_params)[0]
+    )
+
+
+def test_without_moving_average_samples_come_from_the_current_weights(task_and_batches):
+    task, batches = task_and_batches  # tiny config: ema_decay 0
+    state, _ = jax.jit(task.train_step)(task.init_state(), batches[0])
+    for a, b in zip(
+        jax.tree.leaves(state.g_ema_params), jax.tree.leaves(state.g_params), strict=True
+    ):
+        np.testing.assert_array_equal(a, b)

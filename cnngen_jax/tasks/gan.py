@@ -18,6 +18,7 @@ import optax
 
 from cnngen_jax import evaluation
 from cnngen_jax.data import DatasetInfo
+from cnngen_jax.errors import UserError
 from cnngen_jax.models import get_model
 from cnngen_jax.tasks import (
     INIT_STREAM,
@@ -34,6 +35,7 @@ from cnngen_jax.tasks import (
 class GANState:
     step: jax.Array
     g_params: Any
+    g_ema_params: Any  # exponential moving average of g_params (config.ema_decay)
     g_batch_stats: Any
     g_opt_state: Any
     d_params: Any
@@ -64,6 +66,12 @@ class GANTask:
     def __init__(self, config: ml_collections.ConfigDict, data_info: DatasetInfo):
         self.seed = config.seed
         self.init_prng_impl = config.init_prng_impl
+        self.ema_decay = config.ema_decay
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise UserError(
+                f"ema_decay={self.ema_decay} must be in [0, 1) (0: no moving average); "
+                "set --config.ema_decay, e.g. 0.999"
+            )
         self.batch_size = config.batch_size
         self.num_sample_images = config.num_sample_images
         self.models = get_model(config.model.name)(
@@ -87,6 +95,7 @@ class GANTask:
         return GANState(
             step=jnp.zeros((), jnp.int32),
             g_params=g_vars["params"],
+            g_ema_params=g_vars["params"],
             g_batch_stats=g_vars["batch_stats"],
             g_opt_state=self.g_optimizer.init(g_vars["params"]),
             d_params=d_vars["params"],
@@ -139,10 +148,12 @@ class GANTask:
         (g_grads,) = generator_vjp(fake_grads)
         g_updates, g_opt_state = self.g_optimizer.update(g_grads, state.g_opt_state, state.g_params)
         g_params = optax.apply_updates(state.g_params, g_updates)
+        g_ema_params = optax.incremental_update(g_params, state.g_ema_params, 1.0 - self.ema_decay)
 
         new_state = GANState(
             step=state.step + 1,
             g_params=g_params,
+            g_ema_params=g_ema_params,
             g_batch_stats=g_batch_stats,
             g_opt_state=g_opt_state,
             d_params=d_params,
@@ -166,7 +177,8 @@ class GANTask:
         return {"samples": self.generate(state, key, self.num_sample_images)}
 
     def generate(self, state: GANState, key: jax.Array, num_images: int) -> jax.Array:
-        """`num_images` samples in [-1, 1] from latents drawn with `key`.
+        """`num_images` samples in [-1, 1] from latents drawn with `key`, by the moving-average
+        generator weights (`config.ema_decay`; with 0 they are the current weights).
 
         BatchNorm uses the statistics of this generated batch (train mode, statistics not
         kept), as the reference's sample grids do: running averages lag badly early in GAN
@@ -174,7 +186,7 @@ class GANTask:
         """
         latents = jax.random.normal(key, (num_images, self.models.latent_dim))
         samples, _ = self.models.generator.apply(
-            {"params": state.g_params, "batch_stats": state.g_batch_stats},
+            {"params": state.g_ema_params, "batch_stats": state.g_batch_stats},
             latents,
             train=True,
             mutable=["batch_stats"],
