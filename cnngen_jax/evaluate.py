@@ -14,11 +14,10 @@ import os
 import sys
 from typing import Any
 
-import jax
 import ml_collections
 from absl import app, flags, logging
 
-from cnngen_jax import checkpoint, data, evaluation, parallel, tasks, train
+from cnngen_jax import checkpoint, evaluation, train
 from cnngen_jax.errors import UserError
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "The run directory (holds config.json).")
@@ -58,37 +57,26 @@ def evaluate_run(
     settings (None: keep). Returns the result written to evaluation.jsonl."""
     config = load_run_config(workdir)
     config.eval_every_steps = 0  # the task need not build its own in-training evaluator
-    train.configure_compilation_cache(config.compilation_cache_dir)
-    data_dir = data.resolve_data_dir(config.data_dir)
-    spec = data.get_spec(config.dataset)
-    data.ensure_prepared(config.dataset, data_dir)
-    train_source = data.open_source(config.dataset, spec.train_split, data_dir)
-    task = tasks.create_task(config, data.dataset_info(config.dataset, train_source))
-    if not hasattr(task, "generate"):
-        raise UserError(f"task {config.task!r} does not generate images, so it has no FID")
     if "eval" not in config:
         raise UserError(
             f"{workdir}/config.json has no `eval` settings (the run predates evaluation); "
             "re-run its training command once, which rewrites config.json"
         )
+    run = train.build_run(config)
+    if not hasattr(run.task, "generate"):
+        raise UserError(f"task {config.task!r} does not generate images, so it has no FID")
     for key, value in eval_overrides.items():
         if value is not None:
             config.eval[key] = value
-
-    replicated = parallel.replicated(parallel.make_mesh())
-    abstract_state = jax.tree.map(
-        lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=replicated),
-        jax.eval_shape(task.init_state),
-    )
     checkpoint_dir = os.path.join(os.path.abspath(workdir), "checkpoints")
-    restored = checkpoint.restore_latest(checkpoint_dir, abstract_state, config)
+    restored = checkpoint.restore_latest(checkpoint_dir, run.abstract_state, config)
     if restored is None:
         raise UserError(f"no complete checkpoint in {checkpoint_dir}; train the run first")
 
     overrides = {} if batch_size is None else {"batch_size": batch_size}
     evaluator = evaluation.Evaluator.from_config(config, **overrides)
-    reference = evaluator.cached_reference(split or spec.test_split)
-    metrics = evaluator.score(reference, evaluator.generated(task.generate, restored.state))
+    reference = evaluator.cached_reference(split or run.spec.test_split)
+    metrics = evaluator.score(reference, evaluator.generated(run.task.generate, restored.state))
     result = {"step": restored.step, **metrics, "protocol": evaluator.protocol(reference)}
     with open(os.path.join(workdir, "evaluation.jsonl"), "a") as f:
         f.write(json.dumps(result) + "\n")
