@@ -11,13 +11,12 @@ the split's reference statistics are computed once per protocol and cached in
 
 import json
 import os
-import sys
 from typing import Any
 
 import ml_collections
-from absl import app, flags, logging
+from absl import app, flags
 
-from cnngen_jax import checkpoint, evaluation, train
+from cnngen_jax import checkpoint, cli, evaluation, train
 from cnngen_jax.errors import UserError
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "The run directory (holds config.json).")
@@ -33,8 +32,6 @@ _BATCH_SIZE = flags.DEFINE_integer(
     "batch_size", None, "Generation batch size (default: the run's batch_size)."
 )
 flags.mark_flag_as_required("workdir")
-
-EXIT_USER_ERROR = 2
 
 
 def load_run_config(workdir: str) -> ml_collections.ConfigDict:
@@ -83,20 +80,10 @@ def evaluate_run(
     return result
 
 
-def parse_flags(argv: list[str]) -> list[str]:
-    """absl's parser, with a mistake reported as one line and exit code 2."""
-    try:
-        return flags.FLAGS(argv)
-    except flags.Error as error:
-        print(f"error: {error}. Run with --helpfull to list the flags.", file=sys.stderr)
-        sys.exit(EXIT_USER_ERROR)
-
-
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    logging.set_verbosity(logging.ERROR)
-    try:
+    with cli.reported_errors():
         result = evaluate_run(
             _WORKDIR.value,
             split=_SPLIT.value,
@@ -105,11 +92,8 @@ def main(argv: list[str]) -> None:
             feature_net=_FEATURE_NET.value,
             inception_weights=_INCEPTION_WEIGHTS.value,
         )
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr, flush=True)
-        sys.exit(EXIT_USER_ERROR)
     print(json.dumps(result, indent=2), flush=True)
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=parse_flags)
+    app.run(main, flags_parser=cli.parse_flags)

@@ -1,0 +1,60 @@
+"""What the command-line entry points share: flag parsing and the mapping of user mistakes to
+one `error:` line and an exit code, never a stack trace."""
+
+import contextlib
+import sys
+from collections.abc import Iterator
+
+from absl import flags, logging
+
+from cnngen_jax.errors import NonFiniteLossError, UserError
+
+EXIT_USER_ERROR = 2
+EXIT_NON_FINITE = 3
+
+
+def fail(message: str, code: int = EXIT_USER_ERROR) -> None:
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    sys.exit(code)
+
+
+def _explain_flag_error(error: Exception, argv: list[str]) -> str:
+    text = str(error).strip()
+    if isinstance(error, flags.Error):
+        return f"{text}. Run with --helpfull to list the flags."
+    if isinstance(error, OSError):
+        first = " ".join(line.strip() for line in text.splitlines()[-2:])
+        return (
+            f"cannot load the file given by --config ({first}); "
+            "pass an existing config file, e.g. --config=configs/dcgan.py"
+        )
+    if isinstance(error, (AttributeError, KeyError)):
+        key = text.strip("\"'")
+        given = " ".join(a.split("=")[0] for a in argv if a.startswith("--config.") and key in a)
+        return (
+            f"unknown config key {key!r} in {given or '--config.*'}; every setting is "
+            "declared in the config file (locked), so check the spelling against that file"
+        )
+    return f"invalid flags: {type(error).__name__}: {text}"
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+    """absl's parser (pass as `app.run(..., flags_parser=parse_flags)`), with every mistake
+    reported as one line and exit code 2."""
+    try:
+        return flags.FLAGS(argv)
+    except Exception as error:  # config_flags raises plain exceptions for user mistakes
+        fail(_explain_flag_error(error, argv))
+
+
+@contextlib.contextmanager
+def reported_errors() -> Iterator[None]:
+    """Runs a command body: user mistakes exit 2 and a diverged run exits 3, each with one
+    line. Orbax and TFDS log every step of their work; the console is kept for the command."""
+    logging.set_verbosity(logging.ERROR)
+    try:
+        yield
+    except UserError as error:
+        fail(str(error), EXIT_USER_ERROR)
+    except NonFiniteLossError as error:
+        fail(str(error), EXIT_NON_FINITE)
