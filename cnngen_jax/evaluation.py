@@ -35,9 +35,10 @@ from cnngen_jax.metrics import (
     inception_score,
     kernel_inception_distance,
     load_inception_weights,
+    npz_files,
     precision_recall,
 )
-from cnngen_jax.metrics.inception_weights import content_sha256
+from cnngen_jax.metrics.npz_files import content_sha256
 from cnngen_jax.tasks import EVAL_STREAM, seed_key
 
 FEATURE_NETS = ("domain", "inception")
@@ -322,14 +323,9 @@ def _kid_subset_size(num_real: int, num_fake: int) -> int:
 
 
 def _reference_path(cache_dir: str, key: dict[str, Any]) -> str:
-    digest = _key_digest(key)[:16]
+    digest = npz_files.json_digest(key)
     name = f"{key['dataset']}-{key['split']}-{key['image_size']}px-{key['feature_net']}-{digest}"
     return os.path.join(cache_dir, "reference", f"{name}.npz")
-
-
-def _key_digest(key: dict[str, Any]) -> str:
-    text = json.dumps(key, sort_keys=True)
-    return content_sha256({"key": np.frombuffer(text.encode(), np.uint8)})
 
 
 def _arrays(reference: Reference) -> dict[str, np.ndarray]:
@@ -343,23 +339,21 @@ def _arrays(reference: Reference) -> dict[str, np.ndarray]:
 def save_reference(path: str, reference: Reference) -> None:
     """A pickle-free .npz: the arrays, their hash and the protocol key (as JSON text)."""
     arrays = _arrays(reference)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    temporary = f"{path}.{os.getpid()}.tmp"
-    with open(temporary, "wb") as f:
-        np.savez(
-            f,
+    npz_files.write_atomically(
+        path,
+        {
             **arrays,
-            sha256=np.asarray(content_sha256(arrays)),
-            key=np.asarray(json.dumps(reference.key, sort_keys=True)),
-        )
-    os.replace(temporary, path)
+            "sha256": np.asarray(content_sha256(arrays)),
+            "key": np.asarray(json.dumps(reference.key, sort_keys=True)),
+        },
+    )
 
 
 def load_reference(path: str, key: dict[str, Any]) -> Reference:
     """Reads a cached reference (without pickle), checking its protocol key and its hash."""
-    with np.load(path, allow_pickle=False) as npz:
-        arrays = {name: npz[name] for name in ("mean", "cov", "features")}
-        stored_key, stored_sha = json.loads(str(npz["key"])), str(npz["sha256"])
+    entries = npz_files.read(path)
+    arrays = {name: entries[name] for name in ("mean", "cov", "features")}
+    stored_key, stored_sha = json.loads(str(entries["key"])), str(entries["sha256"])
     if stored_key != key or content_sha256(arrays) != stored_sha:
         raise UserError(
             f"the cached reference statistics {path} do not match their protocol or hash (an "

@@ -26,7 +26,8 @@ from cnngen_jax import data
 from cnngen_jax.data import pipeline
 from cnngen_jax.errors import UserError
 from cnngen_jax.images import to_uint8
-from cnngen_jax.metrics.inception_weights import content_sha256
+from cnngen_jax.metrics import npz_files
+from cnngen_jax.metrics.npz_files import content_sha256
 
 _META_SHA = "meta/sha256"
 _META_SETTINGS = "meta/settings"
@@ -168,16 +169,13 @@ def train_classifier(
 def cache_path(cache_dir: str, dataset: str, image_size: int, settings: ClassifierSettings) -> str:
     """Where the weights for these settings live; the name carries a hash of everything that
     determines them (the library version stands for the architecture)."""
-    key = json.dumps(
-        {
-            "dataset": dataset,
-            "image_size": image_size,
-            "settings": dataclasses.asdict(settings),
-            "cnngen_jax": cnngen_jax.__version__,
-        },
-        sort_keys=True,
-    )
-    digest = content_sha256({"key": np.frombuffer(key.encode(), np.uint8)})[:16]
+    key = {
+        "dataset": dataset,
+        "image_size": image_size,
+        "settings": dataclasses.asdict(settings),
+        "cnngen_jax": cnngen_jax.__version__,
+    }
+    digest = npz_files.json_digest(key)
     name = f"{dataset}-{image_size}px-{digest}.npz"
     return os.path.join(os.path.expanduser(cache_dir), "domain_classifier", name)
 
@@ -191,18 +189,13 @@ def _save(path: str, variables: dict, accuracy: float, settings: ClassifierSetti
         _META_SETTINGS: np.asarray(json.dumps(dataclasses.asdict(settings), sort_keys=True)),
         _META_ACCURACY: np.asarray(accuracy, np.float64),
     }
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    temporary = f"{path}.{os.getpid()}.tmp"
-    with open(temporary, "wb") as f:
-        np.savez(f, **flat, **meta)
-    os.replace(temporary, path)
+    npz_files.write_atomically(path, {**flat, **meta})
     return sha256
 
 
 def _load(path: str) -> tuple[dict, str, float]:
     """Reads without pickle and checks the arrays against the stored hash."""
-    with np.load(path, allow_pickle=False) as npz:
-        flat = {key: npz[key] for key in npz.files}
+    flat = npz_files.read(path)
     stored = str(flat.pop(_META_SHA, ""))
     accuracy = float(flat.pop(_META_ACCURACY, np.nan))
     flat.pop(_META_SETTINGS, None)

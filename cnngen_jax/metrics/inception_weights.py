@@ -8,7 +8,6 @@ with `allow_pickle=False`, so a weights file can never execute code.
 
 import dataclasses
 import functools
-import hashlib
 import os
 from collections.abc import Mapping
 
@@ -16,7 +15,9 @@ import numpy as np
 from flax import traverse_util
 
 from cnngen_jax.errors import UserError
+from cnngen_jax.metrics import npz_files
 from cnngen_jax.metrics.inception import abstract_variables
+from cnngen_jax.metrics.npz_files import content_sha256
 
 # The torch hub file names end in the first 8 hex digits of the file's sha256.
 STANDARD_SOURCE_PREFIX = "6726825d"
@@ -63,16 +64,6 @@ def variables_mismatch(flat: Mapping[str, np.ndarray]) -> str | None:
     return f"missing {missing[:3]}, unexpected {unexpected[:3]}, wrong shape {wrong[:3]}"
 
 
-def content_sha256(flat: Mapping[str, np.ndarray]) -> str:
-    """Order-independent digest of named arrays (name, dtype, shape and bytes of each)."""
-    digest = hashlib.sha256()
-    for key in sorted(flat):
-        array = np.ascontiguousarray(flat[key])
-        digest.update(f"{key}|{array.dtype.str}|{array.shape}|".encode())
-        digest.update(array.tobytes())
-    return digest.hexdigest()
-
-
 def save_inception_weights(flat: Mapping[str, np.ndarray], source_sha256: str, out: str) -> str:
     """Write float32 variables (flat '/'-joined names) to `out`; return content sha256."""
     problem = variables_mismatch(flat)
@@ -90,8 +81,7 @@ def load_inception_weights(path: str | os.PathLike | None) -> InceptionWeights:
         where = "no weights path was given" if path is None else f"{os.fspath(path)} does not exist"
         raise InceptionWeightsMissing(f"Inception metrics skipped: {where}; {_CONVERT_HINT}.")
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            flat = {key: npz[key] for key in npz.files}
+        flat = npz_files.read(path)
     except (OSError, ValueError) as error:
         raise InceptionWeightsMissing(
             f"Inception metrics skipped: cannot read {os.fspath(path)} ({error}); {_CONVERT_HINT}."
