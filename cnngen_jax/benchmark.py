@@ -294,9 +294,10 @@ def spawn(module: str, args: list[str]) -> dict[str, Any]:
 
 def jax_probe(args: dict[str, Any]) -> dict[str, Any]:
     """Body of a fresh JAX process: build as the trainer does, compile (timed), run `steps`."""
-    train.configure_compilation_cache(args["cache_dir"])
     marks = {"imported": time.time()}
-    trainer = JaxTrainer(case_config(args["case"], args["data_dir"]))
+    config = case_config(args["case"], args["data_dir"])
+    config.compilation_cache_dir = args["cache_dir"]  # build_run turns it on, as in training
+    trainer = JaxTrainer(config)
     trainer.run(1)
     marks.update(trainer.marks, first_step=time.time())
     trainer.run(args["steps"] - 1)

@@ -216,17 +216,16 @@ class _TrainLoop:
             return self.last_scalars
         saver = checkpoint.CheckpointWriter(checkpoint_dir, config.max_checkpoints_to_keep)
         try:
-            batch = self._next_batch()
+            first_batch = self._next_batch()
             started = time.perf_counter()
-            step_fn = self.train_step.lower(state, batch).compile()
+            step_fn = self.train_step.lower(state, first_batch).compile()
             print(f"Compiled the train step in {time.perf_counter() - started:.1f} s", flush=True)
             if config.eval_every_steps and start_step == 0:
                 self._evaluate(0, state)  # the baseline the training improves on
             self.progress = Progress(start_step, total, config.batch_size)
             pending = None
             for step in range(start_step + 1, total + 1):
-                if step > start_step + 1:
-                    batch = self._next_batch()
+                batch = first_batch if step == start_step + 1 else self._next_batch()
                 state, metrics = step_fn(state, batch)
                 if pending is not None:  # read the previous step's metrics while this one runs
                     self._check_and_log(*pending)
