@@ -1,14 +1,13 @@
-"""DCGAN layout, parameter counts and initialisation; the hand-written transposed-conv gradient."""
+"""DCGAN layout, parameter counts and initialisation."""
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import pytest
-from jax import lax
 
 from cnngen_jax.errors import UserError
-from cnngen_jax.models import get_model, layers
+from cnngen_jax.models import get_model
 
 REFERENCE_64PX_RGB = {"generator": 3_576_704, "discriminator": 2_765_568}
 
@@ -98,59 +97,6 @@ def test_initialisation_follows_the_reference():
 def test_unproducible_image_size_is_a_user_error(image_size):
     with pytest.raises(UserError, match="image_size"):
         build(image_size)
-
-
-def stock_conv_transpose(x, kernel, stride, padding):
-    """lax.conv_transpose in PyTorch's convention: flipped, swapped kernel, padding k - 1 - p."""
-    k = kernel.shape[0]
-    return lax.conv_transpose(
-        x,
-        kernel,
-        (stride, stride),
-        [(k - 1 - padding, k - 1 - padding)] * 2,
-        dimension_numbers=("NHWC", "HWIO", "NHWC"),
-        transpose_kernel=True,
-    )
-
-
-@pytest.mark.parametrize("stride,padding,size", [(2, 1, 5), (1, 0, 1), (2, 0, 3), (3, 1, 4)])
-def test_conv_transpose_gradients_match_autodiff_of_stock_formulation(stride, padding, size):
-    kx, kk, kg = jax.random.split(jax.random.key(0), 3)
-    x = jax.random.normal(kx, (2, size, size, 5))
-    kernel = jax.random.normal(kk, (4, 4, 3, 5))
-    ours = layers.conv_transpose(x, kernel, stride, padding)
-    reference = stock_conv_transpose(x, kernel, stride, padding)
-    np.testing.assert_allclose(ours, reference, rtol=1e-5, atol=1e-5)
-    cotangent = jax.random.normal(kg, ours.shape)
-
-    def loss(fn):
-        return lambda x, k: jnp.sum(fn(x, k, stride, padding) * cotangent)
-
-    ours_grads = jax.grad(loss(layers.conv_transpose), argnums=(0, 1))(x, kernel)
-    stock_grads = jax.grad(loss(stock_conv_transpose), argnums=(0, 1))(x, kernel)
-    for a, b in zip(ours_grads, stock_grads, strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4)
-
-
-def test_conv_transpose_matches_pytorch():
-    torch = pytest.importorskip("torch")
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(2, 5, 5, 6)).astype(np.float32)
-    torch_weight = rng.normal(size=(6, 4, 4, 4)).astype(np.float32)  # (in, out, kh, kw)
-    kernel = torch_weight.transpose(2, 3, 1, 0)
-    ours = layers.conv_transpose(jnp.asarray(x), jnp.asarray(kernel), 2, 1)
-    tx = torch.tensor(x.transpose(0, 3, 1, 2), requires_grad=True)
-    tw = torch.tensor(torch_weight, requires_grad=True)
-    reference = torch.nn.functional.conv_transpose2d(tx, tw, stride=2, padding=1)
-    np.testing.assert_allclose(ours, reference.detach().numpy().transpose(0, 2, 3, 1), atol=1e-4)
-    cotangent = rng.normal(size=reference.shape).astype(np.float32)
-    (reference * torch.tensor(cotangent)).sum().backward()
-    gx, gk = jax.grad(
-        lambda x, k: jnp.sum(layers.conv_transpose(x, k, 2, 1) * cotangent.transpose(0, 2, 3, 1)),
-        argnums=(0, 1),
-    )(jnp.asarray(x), jnp.asarray(kernel))
-    np.testing.assert_allclose(gx, tx.grad.numpy().transpose(0, 2, 3, 1), atol=1e-4)
-    np.testing.assert_allclose(gk, tw.grad.numpy().transpose(2, 3, 1, 0), atol=1e-4)
 
 
 def test_unknown_model_names_the_setting_and_the_choices():

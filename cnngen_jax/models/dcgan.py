@@ -16,7 +16,7 @@ import jax.numpy as jnp
 
 from cnngen_jax.errors import UserError
 from cnngen_jax.models import register_model
-from cnngen_jax.models.layers import ConvTranspose
+from cnngen_jax.models.layers import Conv, ConvTranspose
 
 MIN_IMAGE_SIZE = 16
 MAX_IMAGE_SIZE = 128
@@ -88,11 +88,11 @@ class Discriminator(nn.Module):
         blocks = num_stride2_blocks(self.image_size)
         x = x.astype(self.dtype)
         for i in range(blocks):
-            conv = nn.Conv(
+            conv = Conv(
                 self.width * 2**i,
-                (4, 4),
-                strides=2,
-                padding=((1, 1), (1, 1)),
+                4,
+                stride=2,
+                padding=1,
                 use_bias=False,
                 kernel_init=conv_init,
                 dtype=self.dtype,
@@ -102,10 +102,9 @@ class Discriminator(nn.Module):
             if i > 0:
                 x = batch_norm(train, self.dtype, f"BN_{i}")(x)
             x = nn.leaky_relu(x, 0.2)
-        x = nn.Conv(
+        x = Conv(
             1,
-            (4, 4),
-            padding="VALID",
+            4,
             use_bias=False,
             kernel_init=conv_init,
             dtype=self.dtype,

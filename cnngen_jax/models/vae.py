@@ -25,7 +25,7 @@ import jax.numpy as jnp
 
 from cnngen_jax.errors import UserError
 from cnngen_jax.models import register_model
-from cnngen_jax.models.layers import ConvTranspose
+from cnngen_jax.models.layers import Conv, ConvTranspose
 
 VALID_IMAGE_SIZES = (16, 32, 64, 128)
 LIKELIHOODS = ("bernoulli", "gaussian")
@@ -53,7 +53,7 @@ class Encoder(nn.Module):
     def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
         x = x.astype(self.dtype)
         for i in range(num_stride2_blocks(self.image_size)):
-            conv = nn.Conv(self.width * 2**i, (4, 4), 2, ((1, 1), (1, 1)), dtype=self.dtype)
+            conv = Conv(self.width * 2**i, 4, 2, 1, dtype=self.dtype)
             x = nn.silu(conv(x))
         x = nn.Dense(2 * self.latent_dim, dtype=self.dtype)(x.reshape(x.shape[0], -1))
         mean, log_var = jnp.split(x.astype(jnp.float32), 2, axis=-1)
