@@ -50,6 +50,7 @@ import ml_collections
 
 from cnngen_jax import parallel, train
 from cnngen_jax.errors import UserError
+from cnngen_jax.kernels import onednn
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CASES = ("dcgan-32-b64", "dcgan-32-b128", "dcgan-64-b64", "dcgan-64-b128", "vae")
@@ -411,6 +412,7 @@ def machine_info(with_torch: bool) -> dict[str, Any]:
         "flax": flax.__version__,
         "jax_backend": jax.default_backend(),
         "jax_devices": [str(d) for d in jax.devices()],
+        "cpu_convolutions": "onednn" if onednn.available() else "xla",
         "torch": torch_version(),
         "date_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
@@ -508,7 +510,8 @@ def _pipeline_row(name: str, case: dict[str, Any]) -> tuple[str, ...]:
 def _machine_line(machine: dict[str, Any]) -> str:
     return (
         f"{machine['cpu_model']}, {machine['cores_available']} cores, jax {machine['jax']} "
-        f"({machine['jax_backend']}, {len(machine['jax_devices'])} device(s)), torch "
+        f"({machine['jax_backend']}, {len(machine['jax_devices'])} device(s), "
+        f"{machine['cpu_convolutions']} CPU convolutions), torch "
         f"{machine['torch']} ({machine.get('torch_num_threads', '-')} threads, the default); "
         f"load average {machine['load_average_1_5_15_min'][0]:.1f} at start, "
         f"{machine['load_average_at_end'][0]:.1f} at end"
