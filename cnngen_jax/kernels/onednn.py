@@ -56,10 +56,9 @@ def _wheel_file(distribution: str, suffix: str) -> Path:
     raise FileNotFoundError(f"{distribution} installed no file ending in {suffix}")
 
 
-def _build(library: Path) -> None:
+def _build(library: Path, runtime: Path) -> None:
     """Compiles `SOURCE` into `library`, atomically (concurrent processes may race)."""
     include = _wheel_file(_HEADERS, "/oneapi/dnnl/dnnl.hpp").parents[2]
-    runtime = _wheel_file(_RUNTIME, "/libdnnl.so.3")
     compiler = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++")
     if compiler is None:
         raise FileNotFoundError("no C++ compiler (c++ or g++, or $CXX)")
@@ -78,10 +77,11 @@ def _build(library: Path) -> None:
         os.replace(partial, library)
 
 
-def _library_path() -> Path:
+def _library_path(runtime: Path) -> Path:
+    """Where the build for this source, these versions and this oneDNN (linked by path) lives."""
     versions = [metadata.version(name) for name in ("jaxlib", _RUNTIME, _HEADERS)]
-    digest = hashlib.sha256(SOURCE.read_bytes() + repr(versions).encode()).hexdigest()[:16]
-    return cache_dir() / f"cnngen_onednn_{digest}.so"
+    key = SOURCE.read_bytes() + repr((versions, str(runtime))).encode()
+    return cache_dir() / f"cnngen_onednn_{hashlib.sha256(key).hexdigest()[:16]}.so"
 
 
 @functools.cache
@@ -92,9 +92,10 @@ def available() -> bool:
     if not sys.platform.startswith("linux"):
         return False
     try:
-        library = _library_path()
+        runtime = _wheel_file(_RUNTIME, "/libdnnl.so.3")
+        library = _library_path(runtime)
         if not library.exists():
-            _build(library)
+            _build(library, runtime)
         handle = ctypes.cdll.LoadLibrary(str(library))
     except (OSError, RuntimeError, metadata.PackageNotFoundError) as error:
         logging.warning("oneDNN convolutions unavailable, using XLA's (slower on CPU): %s", error)
