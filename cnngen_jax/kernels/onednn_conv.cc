@@ -197,26 +197,16 @@ ffi::Error BackwardWeights(F32 x, F32 dy, F32Out dkernel, int64_t stride, int64_
 
 }  // namespace
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(CnngenConvForward, Forward,
-                              ffi::Ffi::Bind()
-                                  .Arg<F32>()
-                                  .Arg<F32>()
-                                  .Ret<F32>()
-                                  .Attr<int64_t>("stride")
-                                  .Attr<int64_t>("padding"));
+// All three take two float32 buffers and the convolution's stride and padding.
+#define CNNGEN_CONV_HANDLER(name, fn)                      \
+  XLA_FFI_DEFINE_HANDLER_SYMBOL(name, fn,                  \
+                                ffi::Ffi::Bind()           \
+                                    .Arg<F32>()            \
+                                    .Arg<F32>()            \
+                                    .Ret<F32>()            \
+                                    .Attr<int64_t>("stride") \
+                                    .Attr<int64_t>("padding"))
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(CnngenConvBackwardData, BackwardData,
-                              ffi::Ffi::Bind()
-                                  .Arg<F32>()
-                                  .Arg<F32>()
-                                  .Ret<F32>()
-                                  .Attr<int64_t>("stride")
-                                  .Attr<int64_t>("padding"));
-
-XLA_FFI_DEFINE_HANDLER_SYMBOL(CnngenConvBackwardWeights, BackwardWeights,
-                              ffi::Ffi::Bind()
-                                  .Arg<F32>()
-                                  .Arg<F32>()
-                                  .Ret<F32>()
-                                  .Attr<int64_t>("stride")
-                                  .Attr<int64_t>("padding"));
+CNNGEN_CONV_HANDLER(CnngenConvForward, Forward);
+CNNGEN_CONV_HANDLER(CnngenConvBackwardData, BackwardData);
+CNNGEN_CONV_HANDLER(CnngenConvBackwardWeights, BackwardWeights);

@@ -75,6 +75,14 @@ def _per_platform(cpu: Callable, xla: Callable, *operands: jax.Array) -> jax.Arr
     return lax.platform_dependent(*operands, cpu=cpu, default=xla)
 
 
+def _transpose(linear: Callable, in_shape: Shape, cotangent: jax.Array) -> jax.Array:
+    """The transpose of the linear map `linear` (inputs of `in_shape`) applied to `cotangent`."""
+    (result,) = jax.linear_transpose(linear, jax.ShapeDtypeStruct(in_shape, cotangent.dtype))(
+        cotangent
+    )
+    return result
+
+
 def _forward(x: jax.Array, kernel: jax.Array, stride: int, padding: int) -> jax.Array:
     out_shape = conv_output_shape(x.shape, kernel.shape, stride, padding)
     return _per_platform(
@@ -89,9 +97,7 @@ def _backward_data(
     grad: jax.Array, kernel: jax.Array, x_shape: Shape, stride: int, padding: int
 ) -> jax.Array:
     def xla(grad, kernel):
-        template = jax.ShapeDtypeStruct(x_shape, grad.dtype)
-        (x,) = jax.linear_transpose(lambda x: _xla_conv(x, kernel, stride, padding), template)(grad)
-        return x
+        return _transpose(lambda x: _xla_conv(x, kernel, stride, padding), x_shape, grad)
 
     return _per_platform(
         lambda g, k: onednn.conv_backward_data(g, k, x_shape, stride, padding), xla, grad, kernel
@@ -102,9 +108,7 @@ def _backward_weights(
     x: jax.Array, grad: jax.Array, kernel_shape: Shape, stride: int, padding: int
 ) -> jax.Array:
     def xla(x, grad):
-        template = jax.ShapeDtypeStruct(kernel_shape, grad.dtype)
-        (kernel,) = jax.linear_transpose(lambda k: _xla_conv(x, k, stride, padding), template)(grad)
-        return kernel
+        return _transpose(lambda k: _xla_conv(x, k, stride, padding), kernel_shape, grad)
 
     return _per_platform(
         lambda x, g: onednn.conv_backward_weights(x, g, kernel_shape, stride, padding), xla, x, grad
