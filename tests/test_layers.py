@@ -138,6 +138,17 @@ def test_accelerators_lower_to_xla_convolutions(platform):
     )  # this CPU
 
 
+def test_accelerator_hosts_never_build_or_load_onednn(monkeypatch):
+    def unexpected():
+        raise AssertionError("onednn.available() called on an accelerator host")
+
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    monkeypatch.setattr(onednn, "available", unexpected)
+    args = (jnp.ones((2, 8, 8, 4)), jnp.ones((4, 4, 4, 4)))
+    fresh = jax.jit(lambda x, k: conv_layer_step(x, k))  # not a cached trace of an earlier test
+    assert custom_calls(fresh.lower(*args).as_text()) == set()
+
+
 def test_bfloat16_uses_xla_convolutions():
     args = (jnp.ones((2, 8, 8, 4), jnp.bfloat16), jnp.ones((4, 4, 4, 4), jnp.bfloat16))
     assert custom_calls(jax.jit(conv_layer_step).lower(*args).as_text()) == set()

@@ -69,8 +69,12 @@ def transposed_output_shape(
 
 
 def _per_platform(cpu: Callable, xla: Callable, *operands: jax.Array) -> jax.Array:
-    """`cpu(*operands)` when lowered for CPU and the oneDNN kernels apply, else `xla(...)`."""
-    if operands[0].dtype != jnp.float32 or not onednn.available():
+    """`cpu(*operands)` when lowered for CPU and the oneDNN kernels apply, else `xla(...)`.
+
+    Where the default backend is an accelerator, oneDNN is never built or loaded: it would only
+    add start-up time (CPU computations there, rare, get XLA's convolutions).
+    """
+    if operands[0].dtype != jnp.float32 or jax.default_backend() != "cpu" or not onednn.available():
         return xla(*operands)
     return lax.platform_dependent(*operands, cpu=cpu, default=xla)
 
