@@ -1,5 +1,7 @@
-"""Shared fixtures: eight fake CPU devices in-process, a prepared digits directory, tiny configs."""
+"""Shared fixtures: eight fake CPU devices in-process, a prepared digits directory, tiny configs,
+and the optional PyTorch references."""
 
+import importlib
 import os
 import subprocess
 import sys
@@ -17,6 +19,21 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from configs import dcgan, vae  # noqa: E402
+
+# Tests comparing against PyTorch or torch-fidelity carry `@pytest.mark.torch` and get the module
+# from `reference()`. Without the references installed they are skipped; CI installs them and
+# sets CNNGEN_REQUIRE_REFERENCES=1, so there a missing reference fails instead of skipping.
+REFERENCE_INSTALL = "pip install torch==2.13.0 && pip install --no-deps torch-fidelity==0.4.0"
+
+
+REQUIRED = os.environ.get("CNNGEN_REQUIRE_REFERENCES") == "1"
+
+
+def reference(name: str):
+    """The optional reference module `name` (e.g. "torch"), or a skip saying how to install it."""
+    if REQUIRED:
+        return importlib.import_module(name)
+    return pytest.importorskip(name, reason=f"{name} is not installed ({REFERENCE_INSTALL})")
 
 
 @pytest.fixture(scope="session")

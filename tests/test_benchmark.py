@@ -11,6 +11,7 @@ import pytest
 from cnngen_jax import benchmark
 from cnngen_jax.models import get_model
 from configs import dcgan
+from tests.conftest import reference
 
 TINY_CASE = "dcgan-16-b16"
 
@@ -77,8 +78,9 @@ def _flax_parameter_counts(image_size: int, channels: int) -> tuple[int, int]:
     return tuple(counts)
 
 
+@pytest.mark.torch
 def test_torch_reference_is_our_dcgan_and_iterates():
-    pytest.importorskip("torch")
+    reference("torch")
     from cnngen_jax import torch_dcgan
 
     model = torch_dcgan.build(64, 3)

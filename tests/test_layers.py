@@ -11,6 +11,7 @@ from jax.sharding import PartitionSpec as P
 
 from cnngen_jax.kernels import onednn
 from cnngen_jax.models import layers
+from tests.conftest import reference
 
 # (stride, padding, input size): the DCGAN's layers, sizes the stride does not divide, and a
 # kernel as large as the input.
@@ -63,6 +64,19 @@ def assert_same_map_and_gradients(ours, stock, x, kernel, stride, padding):
     for a, b in zip(ours_grads, stock_grads, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4)
 
+    # Second order, as a gradient penalty needs: d/d(x, k) of ||d/dx sum(tanh(f(x, k)) c)||^2.
+    def penalty(fn):
+        def input_gradient_norm(x, k):
+            grad = jax.grad(lambda x: jnp.sum(jnp.tanh(fn(x, k, stride, padding)) * cotangent))
+            return jnp.sum(jnp.square(grad(x)))
+
+        return input_gradient_norm
+
+    ours_second = jax.jit(jax.grad(penalty(ours), argnums=(0, 1)))(x, kernel)
+    stock_second = jax.grad(penalty(stock), argnums=(0, 1))(x, kernel)
+    for a, b in zip(ours_second, stock_second, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3 * float(jnp.abs(b).max()))
+
 
 @pytest.mark.parametrize("stride,padding,size", GEOMETRIES)
 def test_conv2d_matches_autodiff_of_stock_convolution(implementation, stride, padding, size):
@@ -84,8 +98,9 @@ def test_conv_transpose_matches_autodiff_of_stock_formulation(
     )
 
 
+@pytest.mark.torch
 def test_layers_match_pytorch(implementation):
-    torch = pytest.importorskip("torch")
+    torch = reference("torch")
     rng = np.random.default_rng(0)
     x = rng.normal(size=(2, 6, 6, 5)).astype(np.float32)
     conv_weight = rng.normal(size=(7, 5, 4, 4)).astype(np.float32)  # Conv2d: (out, in, kh, kw)
@@ -94,10 +109,10 @@ def test_layers_match_pytorch(implementation):
         (layers.conv2d, torch.nn.functional.conv2d, conv_weight),
         (layers.conv_transpose, torch.nn.functional.conv_transpose2d, convt_weight),
     ]
-    for ours, reference, weight in cases:
+    for ours, torch_fn, weight in cases:
         tx = torch.tensor(x.transpose(0, 3, 1, 2), requires_grad=True)
         tw = torch.tensor(weight, requires_grad=True)
-        expected = reference(tx, tw, stride=2, padding=1)
+        expected = torch_fn(tx, tw, stride=2, padding=1)
         cotangent = rng.normal(size=expected.shape).astype(np.float32)
         (expected * torch.tensor(cotangent)).sum().backward()
         kernel = jnp.asarray(weight.transpose(2, 3, 1, 0))  # both map by the same transpose

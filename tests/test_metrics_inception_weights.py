@@ -1,5 +1,7 @@
 """The pickle-free weights file: round trip, stable hash, clear errors, converter exit codes."""
 
+import sys
+
 import jax
 import numpy as np
 import pytest
@@ -56,4 +58,14 @@ def test_converter_reports_a_missing_file_without_a_traceback(tmp_path, capsys):
     out = tmp_path / "out.npz"
     assert convert_inception.main([f"--torch_weights={tmp_path / 'no.pth'}", f"--out={out}"]) == 1
     assert capsys.readouterr().err.startswith("error: cannot read PyTorch weights")
+    assert not out.exists()
+
+
+def test_converter_without_pytorch_says_how_to_install_it(tmp_path, capsys, monkeypatch):
+    weights = tmp_path / "weights.pth"
+    weights.write_bytes(b"anything")
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` raises ImportError
+    out = tmp_path / "out.npz"
+    assert convert_inception.main([f"--torch_weights={weights}", f"--out={out}"]) == 1
+    assert capsys.readouterr().err.startswith("error: converting the Inception weights needs")
     assert not out.exists()

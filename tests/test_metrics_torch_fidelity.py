@@ -20,10 +20,13 @@ from cnngen_jax.metrics.inception_score import inception_score
 from cnngen_jax.metrics.inception_weights import load_inception_weights
 from cnngen_jax.metrics.kid import kernel_inception_distance
 from cnngen_jax.metrics.precision_recall import precision_recall
+from tests.conftest import REFERENCE_INSTALL, REQUIRED, reference
 
-torch = pytest.importorskip("torch")
-if importlib.util.find_spec("torch_fidelity") is None:  # not importorskip: its __init__ needs
-    pytest.skip("torch-fidelity is not installed", allow_module_level=True)  # torchvision
+pytestmark = pytest.mark.torch
+torch = reference("torch")
+# Not reference("torch_fidelity"): its package __init__ needs torchvision.
+if importlib.util.find_spec("torch_fidelity") is None and not REQUIRED:
+    pytest.skip(f"torch-fidelity is not installed ({REFERENCE_INSTALL})", allow_module_level=True)
 
 _UTILS_NAMES = (
     "cache_lookup_one_recompute_on_miss",

@@ -8,6 +8,7 @@ import pytest
 
 from cnngen_jax.errors import UserError
 from cnngen_jax.models import get_model
+from tests.conftest import reference
 
 REFERENCE_64PX_RGB = {"generator": 3_576_704, "discriminator": 2_765_568}
 
@@ -47,7 +48,7 @@ def test_output_shapes(image_size, channels):
 
 def torch_reference_counts() -> dict[str, int]:
     """The pytorch/examples dcgan networks (nz=100, ngf=ndf=64, nc=3), counted by PyTorch."""
-    nn = pytest.importorskip("torch").nn
+    nn = reference("torch").nn
     generator = nn.Sequential(
         nn.ConvTranspose2d(100, 512, 4, 1, 0, bias=False), nn.BatchNorm2d(512), nn.ReLU(True),
         nn.ConvTranspose2d(512, 256, 4, 2, 1, bias=False), nn.BatchNorm2d(256), nn.ReLU(True),
@@ -68,6 +69,7 @@ def torch_reference_counts() -> dict[str, int]:
     }
 
 
+@pytest.mark.torch
 def test_parameter_counts_equal_reference_at_64px():
     g_vars, d_vars = init_shapes(build(64), 64, 3)
     ours = {"generator": count(g_vars["params"]), "discriminator": count(d_vars["params"])}

@@ -1,6 +1,5 @@
 """Run outputs: grids, metrics.jsonl truncation on resume, TensorBoard without PyTorch."""
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -10,7 +9,7 @@ import pytest
 
 from cnngen_jax import images
 from cnngen_jax.writers import RunWriter
-from tests.conftest import ROOT
+from tests.conftest import ROOT, reference
 
 
 def test_grid_places_images_row_major_with_padding():
@@ -31,9 +30,9 @@ def test_forget_after_keeps_only_steps_up_to_the_checkpoint(tmp_path):
     assert [json.loads(line)["step"] for line in lines] == [10, 20]
 
 
+@pytest.mark.torch
 def test_tensorboard_writer_does_not_import_pytorch(tmp_path):
-    if importlib.util.find_spec("torch") is None:
-        pytest.skip("without PyTorch installed there is nothing to avoid")
+    reference("torch")  # without PyTorch installed there is nothing to avoid
     code = (
         "import sys; from cnngen_jax.writers import RunWriter; "
         f"RunWriter({str(tmp_path)!r}, True).close(); "

@@ -8,6 +8,7 @@ Needs PyTorch only for this one-off step; evaluation itself never imports it.
 
 import argparse
 import hashlib
+import os
 import pickle
 import sys
 from collections.abc import Mapping
@@ -54,7 +55,13 @@ def _file_sha256(path: str) -> str:
 
 
 def convert(torch_weights: str, out: str) -> str:
-    """Convert `torch_weights` (.pth state dict) to `out` (.npz); return the content sha256."""
+    """Convert `torch_weights` (.pth state dict) to `out` (.npz); return the content sha256.
+
+    The file is checked before PyTorch is imported, so a wrong path is reported as such whether
+    or not PyTorch is installed.
+    """
+    if not os.path.isfile(torch_weights):
+        raise UserError(f"cannot read PyTorch weights {torch_weights}: no such file")
     try:
         import torch
     except ImportError as error:

@@ -15,6 +15,7 @@ them. The gradients are written by hand from the same three maps:
   `(in, out, kh, kw)` maps to ours by a plain transpose `(2, 3, 1, 0)`. (Autodiff of
   `lax.conv_transpose` would also give a kernel gradient that XLA:CPU runs 25-37x slower.)
 
+Each map's VJP is built from the other two, so derivatives of every order use the same kernels.
 Tests check all of it against autodiff of the stock `lax` formulations and against PyTorch.
 """
 
@@ -87,7 +88,7 @@ def _transpose(linear: Callable, in_shape: Shape, cotangent: jax.Array) -> jax.A
     return result
 
 
-def _forward(x: jax.Array, kernel: jax.Array, stride: int, padding: int) -> jax.Array:
+def _forward_impl(x: jax.Array, kernel: jax.Array, stride: int, padding: int) -> jax.Array:
     out_shape = conv_output_shape(x.shape, kernel.shape, stride, padding)
     return _per_platform(
         lambda x, k: onednn.conv_forward(x, k, out_shape, stride, padding),
@@ -97,7 +98,7 @@ def _forward(x: jax.Array, kernel: jax.Array, stride: int, padding: int) -> jax.
     )
 
 
-def _backward_data(
+def _backward_data_impl(
     grad: jax.Array, kernel: jax.Array, x_shape: Shape, stride: int, padding: int
 ) -> jax.Array:
     def xla(grad, kernel):
@@ -108,7 +109,7 @@ def _backward_data(
     )
 
 
-def _backward_weights(
+def _backward_weights_impl(
     x: jax.Array, grad: jax.Array, kernel_shape: Shape, stride: int, padding: int
 ) -> jax.Array:
     def xla(x, grad):
@@ -119,14 +120,21 @@ def _backward_weights(
     )
 
 
+# The three maps are bilinear and each one's VJP is made of the other two, so every derivative
+# of any order (the double backward of a gradient penalty included) runs on the same kernels:
+#   <c, forward(x, k)>         = <backward_data(c, k), x>     = <backward_weights(x, c), k>
+#   <c, backward_data(g, k)>   = <forward(c, k), g>           = <backward_weights(c, g), k>
+#   <c, backward_weights(x, g)> = <forward(x, c), g>          = <backward_data(g, c), x>
+
+
 @partial(jax.custom_vjp, nondiff_argnums=(2, 3))
 def conv2d(x: jax.Array, kernel: jax.Array, stride: int, padding: int) -> jax.Array:
     """NHWC `x` convolved with HWIO `kernel`, symmetric zero padding, no bias."""
-    return _forward(x, kernel, stride, padding)
+    return _forward_impl(x, kernel, stride, padding)
 
 
 def _conv2d_fwd(x, kernel, stride, padding):
-    return _forward(x, kernel, stride, padding), (x, kernel)
+    return conv2d(x, kernel, stride, padding), (x, kernel)
 
 
 def _conv2d_bwd(stride, padding, residuals, grad):
@@ -140,26 +148,50 @@ def _conv2d_bwd(stride, padding, residuals, grad):
 conv2d.defvjp(_conv2d_fwd, _conv2d_bwd)
 
 
-@partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+@partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _backward_data(grad, kernel, x_shape: Shape, stride: int, padding: int) -> jax.Array:
+    return _backward_data_impl(grad, kernel, x_shape, stride, padding)
+
+
+def _backward_data_fwd(grad, kernel, x_shape, stride, padding):
+    return _backward_data(grad, kernel, x_shape, stride, padding), (grad, kernel)
+
+
+def _backward_data_bwd(x_shape, stride, padding, residuals, cotangent):
+    grad, kernel = residuals
+    return (
+        conv2d(cotangent, kernel, stride, padding),
+        _backward_weights(cotangent, grad, kernel.shape, stride, padding),
+    )
+
+
+_backward_data.defvjp(_backward_data_fwd, _backward_data_bwd)
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _backward_weights(x, grad, kernel_shape: Shape, stride: int, padding: int) -> jax.Array:
+    return _backward_weights_impl(x, grad, kernel_shape, stride, padding)
+
+
+def _backward_weights_fwd(x, grad, kernel_shape, stride, padding):
+    return _backward_weights(x, grad, kernel_shape, stride, padding), (x, grad)
+
+
+def _backward_weights_bwd(kernel_shape, stride, padding, residuals, cotangent):
+    x, grad = residuals
+    return (
+        _backward_data(grad, cotangent, x.shape, stride, padding),
+        conv2d(x, cotangent, stride, padding),
+    )
+
+
+_backward_weights.defvjp(_backward_weights_fwd, _backward_weights_bwd)
+
+
 def conv_transpose(x: jax.Array, kernel: jax.Array, stride: int, padding: int) -> jax.Array:
     """Transposed convolution: the adjoint of `conv2d(., kernel, stride, padding)`."""
     out_shape = transposed_output_shape(x.shape, kernel.shape, stride, padding)
     return _backward_data(x, kernel, out_shape, stride, padding)
-
-
-def _conv_transpose_fwd(x, kernel, stride, padding):
-    return conv_transpose(x, kernel, stride, padding), (x, kernel)
-
-
-def _conv_transpose_bwd(stride, padding, residuals, grad):
-    x, kernel = residuals
-    return (
-        _forward(grad, kernel, stride, padding),
-        _backward_weights(grad, x, kernel.shape, stride, padding),
-    )
-
-
-conv_transpose.defvjp(_conv_transpose_fwd, _conv_transpose_bwd)
 
 
 class Conv(nn.Module):
