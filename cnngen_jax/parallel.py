@@ -28,7 +28,10 @@ def replicated(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, PartitionSpec())
 
 
-def batch_sharded(mesh: Mesh) -> NamedSharding:
+def batch_sharded(mesh: Mesh, batches_per_step: int = 1) -> NamedSharding:
+    """Rows over the `data` axis; with several stacked batches (k, B, ...), the rows of each."""
+    if batches_per_step > 1:
+        return NamedSharding(mesh, PartitionSpec(None, DATA_AXIS))
     return NamedSharding(mesh, PartitionSpec(DATA_AXIS))
 
 
@@ -53,15 +56,19 @@ def process_rows(mesh: Mesh, global_batch_size: int) -> slice:
     return slice(start, stop)
 
 
-def global_batch(local: dict[str, np.ndarray], mesh: Mesh, global_batch_size: int) -> Any:
-    """Assembles each process's rows into globally sharded arrays."""
-    sharding = batch_sharded(mesh)
-    return jax.tree.map(
-        lambda x: jax.make_array_from_process_local_data(
-            sharding, x, (global_batch_size, *x.shape[1:])
-        ),
-        local,
-    )
+def global_batch(
+    local: dict[str, np.ndarray], mesh: Mesh, global_batch_size: int, batches_per_step: int = 1
+) -> Any:
+    """Assembles each process's rows into globally sharded arrays (B, ...), or (k, B, ...) for
+    k stacked batches."""
+    sharding = batch_sharded(mesh, batches_per_step)
+    stacked = batches_per_step > 1
+
+    def assemble(x: np.ndarray) -> jax.Array:
+        shape = (*x.shape[:stacked], global_batch_size, *x.shape[stacked + 1 :])
+        return jax.make_array_from_process_local_data(sharding, x, shape)
+
+    return jax.tree.map(assemble, local)
 
 
 def to_host(tree: Any) -> Any:

@@ -24,6 +24,9 @@ class Registry:
 
         return register
 
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
     def get(self, name: str) -> Any:
         """The entry called `name`, or a UserError naming the setting and the known entries."""
         if name not in self._entries:

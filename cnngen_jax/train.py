@@ -5,6 +5,7 @@ job runs the same code; only process 0 writes files.
 """
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -112,13 +113,33 @@ def build_run(config: ml_collections.ConfigDict) -> Run:
     data.ensure_prepared(config.dataset, data_dir)  # hosts that do not share process 0's disk
     train_source = data.open_source(config.dataset, spec.train_split, data_dir)
     task = tasks.create_task(config, data.dataset_info(config.dataset, train_source))
-    abstract_state = _sharded_abstract(jax.eval_shape(task.init_state), parallel.replicated(mesh))
+    init = functools.partial(_init_state, task, config)
+    abstract_state = _sharded_abstract(jax.eval_shape(init), parallel.replicated(mesh))
     return Run(config, mesh, data_dir, spec, train_source, task, abstract_state)
+
+
+# The trainer owns randomness: every key a task sees is derived here from config.seed (and, for
+# training, the step), so tasks stay free of seeds and resumed runs draw the same numbers.
+
+
+def _init_state(task: tasks.Task, config: ml_collections.ConfigDict) -> Any:
+    return task.init_state(tasks.seed_key(config.seed, tasks.INIT_STREAM, config.init_prng_impl))
+
+
+def keyed_train_step(task: tasks.Task, seed: int):
+    """`task.train_step` with the key of the state's step: fold_in(train stream, step)."""
+
+    def train_step(state, batch):
+        key = jax.random.fold_in(tasks.seed_key(seed, tasks.TRAIN_STREAM), state.step)
+        return task.train_step(state, batch, key)
+
+    return train_step
 
 
 def initial_state(run: Run) -> Any:
     """The task's initial state, initialised from shapes straight into its sharding."""
-    return jax.jit(run.task.init_state, out_shardings=run.state_shardings)()
+    init = functools.partial(_init_state, run.task, run.config)
+    return jax.jit(init, out_shardings=run.state_shardings)()
 
 
 def train_iterator(run: Run) -> grain.DatasetIterator:
@@ -133,14 +154,16 @@ def train_iterator(run: Run) -> grain.DatasetIterator:
         seed=config.seed,
         num_threads=config.input_threads,
         prefetch=config.input_prefetch,
+        batches_per_step=run.task.batches_per_step,
     )
 
 
 def jit_train_step(run: Run) -> Any:
     """The task's step compiled over the mesh: batch sharded, state replicated and donated."""
+    batch_sharding = parallel.batch_sharded(run.mesh, run.task.batches_per_step)
     return jax.jit(
-        run.task.train_step,
-        in_shardings=(run.state_shardings, parallel.batch_sharded(run.mesh)),
+        keyed_train_step(run.task, run.config.seed),
+        in_shardings=(run.state_shardings, batch_sharding),
         out_shardings=(run.state_shardings, parallel.replicated(run.mesh)),
         donate_argnums=0,
     )
@@ -201,7 +224,13 @@ class _TrainLoop:
         self.eval_batches = eval_batches
         replicated = parallel.replicated(run.mesh)
         self.train_step = jit_train_step(run)
-        self.images = jax.jit(run.task.images, out_shardings=replicated)
+        seed = run.config.seed
+        self.images = jax.jit(
+            lambda state, examples: run.task.images(
+                state, examples, tasks.seed_key(seed, tasks.SAMPLE_STREAM)
+            ),
+            out_shardings=replicated,
+        )
         self.examples = next(eval_batches())  # fixed held-out batch for reconstructions
         self.all_finite = jax.jit(
             lambda tree: jnp.all(jnp.stack([jnp.isfinite(x).all() for x in jax.tree.leaves(tree)])),
@@ -244,7 +273,9 @@ class _TrainLoop:
         return self.last_scalars
 
     def _next_batch(self):
-        return parallel.global_batch(next(self.iterator), self.mesh, self.config.batch_size)
+        return parallel.global_batch(
+            next(self.iterator), self.mesh, self.config.batch_size, self.task.batches_per_step
+        )
 
     def _check_and_log(self, step: int, metrics: dict[str, jax.Array]) -> None:
         values = {k: float(v) for k, v in parallel.to_host(metrics).items()}
@@ -271,7 +302,9 @@ class _TrainLoop:
         saver.save(step, state, self.iterator.get_state(), self.config)
 
     def _evaluate(self, step: int, state: Any) -> None:
-        results = {k: float(v) for k, v in self.task.evaluate(state, self.eval_batches).items()}
+        key = tasks.seed_key(self.config.seed, tasks.EVAL_STREAM)
+        evaluated = self.task.evaluate(state, self.eval_batches, key)
+        results = {k: float(v) for k, v in evaluated.items()}
         if results:
             self.writer.write_scalars(step, results)
             if self.writer.enabled:

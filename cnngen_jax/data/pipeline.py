@@ -57,8 +57,10 @@ def train_iterator(
     seed: int,
     num_threads: int,
     prefetch: int,
+    batches_per_step: int = 1,
 ) -> grain.DatasetIterator:
-    """Endless shuffled batches: this process's `rows` of each global batch.
+    """Endless shuffled batches: this process's `rows` of each global batch; with
+    `batches_per_step` k > 1, k consecutive ones stacked (k, rows, ...) per element.
 
     The iterator supports `get_state()` / `set_state()` for exact resumption.
     """
@@ -71,6 +73,8 @@ def train_iterator(
     local = global_batches.map(lambda indices: indices[rows]).map(
         Preprocess(source, spec, image_size)
     )
+    if batches_per_step > 1:
+        local = local.batch(batches_per_step)
     options = grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=prefetch)
     return iter(local.to_iter_dataset(options))
 

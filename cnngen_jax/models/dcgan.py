@@ -7,7 +7,6 @@ the width per block, so 32x32 has one block fewer and 128x128 one more. The disc
 logits (the reference's final sigmoid is folded into the loss for numerical stability).
 """
 
-import dataclasses
 import math
 
 import flax.linen as nn
@@ -15,8 +14,8 @@ import jax
 import jax.numpy as jnp
 
 from cnngen_jax.errors import UserError
-from cnngen_jax.models import register_model
-from cnngen_jax.models.layers import Conv, ConvTranspose
+from cnngen_jax.models import GANModels, register_model
+from cnngen_jax.models.layers import Conv, ConvTranspose, batch_norm
 
 MIN_IMAGE_SIZE = 16
 MAX_IMAGE_SIZE = 128
@@ -40,19 +39,6 @@ def num_stride2_blocks(image_size: int) -> int:
     return int(math.log2(image_size)) - 2
 
 
-def batch_norm(train: bool, dtype: jnp.dtype, name: str) -> nn.BatchNorm:
-    # PyTorch defaults: momentum 0.1 (Flax keeps 1 - that), eps 1e-5. Statistics and parameters
-    # stay float32 whatever the compute dtype.
-    return nn.BatchNorm(
-        use_running_average=not train,
-        momentum=0.9,
-        epsilon=1e-5,
-        scale_init=bn_scale_init,
-        dtype=dtype,
-        name=name,
-    )
-
-
 class Generator(nn.Module):
     """z of shape (B, latent_dim) -> images (B, S, S, channels) in [-1, 1]."""
 
@@ -67,11 +53,11 @@ class Generator(nn.Module):
         x = z.astype(self.dtype)[:, None, None, :]
         features = self.width * 2 ** (blocks - 1)
         x = ConvTranspose(features, 4, 1, 0, kernel_init=conv_init, name="ConvT_0")(x)
-        x = nn.relu(batch_norm(train, self.dtype, "BN_0")(x))
+        x = nn.relu(batch_norm(train, self.dtype, "BN_0", bn_scale_init)(x))
         for i in range(1, blocks):
             features //= 2
             x = ConvTranspose(features, 4, 2, 1, kernel_init=conv_init, name=f"ConvT_{i}")(x)
-            x = nn.relu(batch_norm(train, self.dtype, f"BN_{i}")(x))
+            x = nn.relu(batch_norm(train, self.dtype, f"BN_{i}", bn_scale_init)(x))
         x = ConvTranspose(self.channels, 4, 2, 1, kernel_init=conv_init, name=f"ConvT_{blocks}")(x)
         return jnp.tanh(x)  # in the compute dtype; the loss casts logits to float32
 
@@ -100,7 +86,7 @@ class Discriminator(nn.Module):
             )
             x = conv(x)
             if i > 0:
-                x = batch_norm(train, self.dtype, f"BN_{i}")(x)
+                x = batch_norm(train, self.dtype, f"BN_{i}", bn_scale_init)(x)
             x = nn.leaky_relu(x, 0.2)
         x = Conv(
             1,
@@ -113,17 +99,15 @@ class Discriminator(nn.Module):
         return x.reshape(x.shape[0]).astype(jnp.float32)
 
 
-@dataclasses.dataclass(frozen=True)
-class GANModels:
-    generator: Generator
-    discriminator: Discriminator
-    latent_dim: int
-
-
-@register_model("dcgan")
+@register_model("dcgan", family="gan")
 def build_dcgan(model_config, image_size: int, channels: int, dtype=jnp.float32) -> GANModels:
     """The DCGAN pair for `image_size` x `image_size` images with `channels` channels."""
     num_stride2_blocks(image_size)  # validates before any tracing
+    if model_config.spectral_norm:
+        raise UserError(
+            "model 'dcgan' has no spectral normalisation (config.model.spectral_norm=True); "
+            "use --config.model.name=sndcgan (the SN-DCGAN of Miyato et al.) or set it to False"
+        )
     return GANModels(
         generator=Generator(image_size, channels, model_config.g_width, dtype),
         discriminator=Discriminator(image_size, model_config.d_width, dtype),

@@ -28,6 +28,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from cnngen_jax.kernels import onednn
+from cnngen_jax.models.spectral_norm import conv_matrix, spectral_normalize
 
 _DIMENSIONS = ("NHWC", "HWIO", "NHWC")
 Shape = tuple[int, ...]
@@ -194,6 +195,21 @@ def conv_transpose(x: jax.Array, kernel: jax.Array, stride: int, padding: int) -
     return _backward_data(x, kernel, out_shape, stride, padding)
 
 
+def batch_norm(
+    train: bool, dtype: jnp.dtype, name: str, scale_init: Callable = nn.initializers.ones
+) -> nn.BatchNorm:
+    """BatchNorm with PyTorch's defaults: momentum 0.1 (Flax keeps 1 - that), eps 1e-5.
+    Statistics and parameters stay float32 whatever the compute dtype."""
+    return nn.BatchNorm(
+        use_running_average=not train,
+        momentum=0.9,
+        epsilon=1e-5,
+        scale_init=scale_init,
+        dtype=dtype,
+        name=name,
+    )
+
+
 class Conv(nn.Module):
     """2-D convolution with PyTorch `Conv2d` semantics (square kernel, symmetric padding).
 
@@ -208,12 +224,15 @@ class Conv(nn.Module):
     use_bias: bool = True
     kernel_init: Callable = nn.initializers.lecun_normal()
     bias_init: Callable = nn.initializers.zeros_init()
+    spectral_norm: bool = False  # `cnngen_jax.models.spectral_norm`
     dtype: jnp.dtype = jnp.float32
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         shape = (self.kernel_size, self.kernel_size, x.shape[-1], self.features)
         kernel = self.param("kernel", self.kernel_init, shape, jnp.float32)
+        if self.spectral_norm:
+            kernel = spectral_normalize(self, kernel, conv_matrix)
         y = conv2d(x.astype(self.dtype), kernel.astype(self.dtype), self.stride, self.padding)
         if self.use_bias:
             y = y + self.param("bias", self.bias_init, (self.features,), jnp.float32).astype(
@@ -223,16 +242,57 @@ class Conv(nn.Module):
 
 
 class ConvTranspose(nn.Module):
-    """Transposed 2-D convolution with PyTorch `ConvTranspose2d` semantics, no bias."""
+    """Transposed 2-D convolution with PyTorch `ConvTranspose2d` semantics (no bias unless
+    `use_bias`)."""
 
     features: int
     kernel_size: int
     stride: int = 1
     padding: int = 0
     kernel_init: Callable = nn.initializers.lecun_normal()
+    use_bias: bool = False
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         shape = (self.kernel_size, self.kernel_size, self.features, x.shape[-1])
         kernel = self.param("kernel", self.kernel_init, shape, jnp.float32)
-        return conv_transpose(x, kernel.astype(x.dtype), self.stride, self.padding)
+        y = conv_transpose(x, kernel.astype(x.dtype), self.stride, self.padding)
+        if self.use_bias:
+            bias = self.param("bias", nn.initializers.zeros_init(), (self.features,), jnp.float32)
+            y = y + bias.astype(y.dtype)
+        return y
+
+
+class Dense(nn.Module):
+    """A linear layer with a bias, optionally spectrally normalised; parameters named as
+    `flax.linen.Dense`'s (`kernel` is (in, out), PyTorch's weight transposed)."""
+
+    features: int
+    kernel_init: Callable = nn.initializers.lecun_normal()
+    spectral_norm: bool = False
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        kernel = self.param("kernel", self.kernel_init, (x.shape[-1], self.features), jnp.float32)
+        if self.spectral_norm:
+            kernel = spectral_normalize(self, kernel, jnp.transpose)
+        bias = self.param("bias", nn.initializers.zeros_init(), (self.features,), jnp.float32)
+        return x.astype(jnp.float32) @ kernel + bias
+
+
+class Embed(nn.Module):
+    """An embedding table (num_embeddings, features), optionally spectrally normalised (the
+    class embedding of a projection discriminator)."""
+
+    num_embeddings: int
+    features: int
+    embedding_init: Callable = nn.initializers.xavier_uniform()
+    spectral_norm: bool = False
+
+    @nn.compact
+    def __call__(self, labels: jax.Array) -> jax.Array:
+        shape = (self.num_embeddings, self.features)
+        table = self.param("embedding", self.embedding_init, shape, jnp.float32)
+        if self.spectral_norm:
+            table = spectral_normalize(self, table, lambda t: t)
+        return table[labels]

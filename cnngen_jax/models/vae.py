@@ -117,7 +117,7 @@ class ConvVAE(nn.Module):
         return self.decode(mean + jnp.exp(0.5 * log_var) * eps)
 
 
-@register_model("conv_vae")
+@register_model("conv_vae", family="vae")
 def build_conv_vae(
     model_config, image_size: int, channels: int, dtype: jnp.dtype = jnp.float32
 ) -> ConvVAE:

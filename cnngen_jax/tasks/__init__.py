@@ -8,9 +8,12 @@ train step, the pictures written during training and any held-out evaluation. Th
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
+import flax
+import flax.linen as nn
 import jax
 import ml_collections
 import numpy as np
+import optax
 
 from cnngen_jax.data import DatasetInfo
 from cnngen_jax.registry import Registry
@@ -24,24 +27,29 @@ class Task(Protocol):
     """What the trainer needs from a model family.
 
     `init_state` and `train_step` are pure and traced under `jax.jit`; the state they return is a
-    pytree with an integer `step` field. Randomness is derived from `config.seed` and the step, so
-    a resumed run draws exactly the numbers an uninterrupted one would.
+    pytree with an integer `step` field. Tasks hold no seed: the trainer passes every key,
+    derived from `config.seed` (and, for training, the step), so a resumed run draws exactly the
+    numbers an uninterrupted one would, and `jax.vmap` over keys trains several seeds at once.
     """
 
-    def init_state(self) -> PyTree:
+    # Global batches one train step consumes. With k > 1 the step receives them stacked, each
+    # leaf shaped (k, B, ...), e.g. one real batch per discriminator update of a GAN.
+    batches_per_step: int
+
+    def init_state(self, key: jax.Array) -> PyTree:
         """The initial train state (parameters, optimizer states, statistics, step)."""
 
-    def train_step(self, state: PyTree, batch: Batch) -> tuple[PyTree, Metrics]:
-        """One optimisation step on a global batch; metrics are scalars."""
+    def train_step(self, state: PyTree, batch: Batch, key: jax.Array) -> tuple[PyTree, Metrics]:
+        """One optimisation step on a global batch with the step's `key`; metrics are scalars."""
 
     def networks(self, state: PyTree) -> dict[str, PyTree]:
         """Parameters of each network by name, for the parameter overview."""
 
-    def images(self, state: PyTree, examples: Batch) -> dict[str, jax.Array]:
+    def images(self, state: PyTree, examples: Batch, key: jax.Array) -> dict[str, jax.Array]:
         """Named image batches in [-1, 1], (N, H, W, C), written as grids every sample step.
 
-        `examples` is a fixed global batch of the held-out split (same every call), for
-        families that show reconstructions or interpolations; others ignore it.
+        `examples` is a fixed global batch of the held-out split and `key` a fixed key (both the
+        same every call), so grids of successive steps show the same latents and inputs.
         """
 
     def generate(self, state: PyTree, key: jax.Array, num_images: int) -> jax.Array:
@@ -49,9 +57,41 @@ class Task(Protocol):
         KID, ...). Optional: families without it cannot be evaluated by sample quality."""
 
     def evaluate(
-        self, state: PyTree, batches: Callable[[], Iterator[Batch]]
+        self, state: PyTree, batches: Callable[[], Iterator[Batch]], key: jax.Array
     ) -> dict[str, np.ndarray]:
-        """Held-out metrics over the batches from `batches()`; {} for families with none."""
+        """Held-out metrics over the batches from `batches()`, with noise drawn from `key`;
+        {} for families with none."""
+
+
+@flax.struct.dataclass
+class NetState:
+    """One network's part of a train state: its parameters, its other variable collections
+    (BatchNorm statistics, spectral-norm vectors, ...: whatever the module declares) and its
+    optimizer state. A new kind of layer state needs no new field."""
+
+    params: PyTree
+    collections: dict[str, PyTree]
+    opt_state: PyTree
+
+    def variables(self, params: PyTree | None = None) -> dict[str, PyTree]:
+        """The variables to `apply` with, optionally with other parameters."""
+        return {"params": self.params if params is None else params, **self.collections}
+
+    def updated(
+        self, optimizer: optax.GradientTransformation, grads: PyTree, collections: dict
+    ) -> "NetState":
+        """One optimizer update of the parameters, with the collections the step produced."""
+        updates, opt_state = optimizer.update(grads, self.opt_state, self.params)
+        return NetState(optax.apply_updates(self.params, updates), collections, opt_state)
+
+
+def init_network(
+    module: nn.Module, key: jax.Array, optimizer: optax.GradientTransformation, *inputs, **kwargs
+) -> NetState:
+    """`module`'s variables for example `inputs`, split into parameters and collections."""
+    variables = dict(module.init(key, *inputs, **kwargs))
+    params = variables.pop("params")
+    return NetState(params, variables, optimizer.init(params))
 
 
 # Independent random streams derived from config.seed.

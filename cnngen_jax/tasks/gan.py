@@ -1,62 +1,66 @@
-"""Adversarial training of a generator against a discriminator (DCGAN and descendants).
+"""Adversarial training of a generator against a discriminator: DCGAN and its descendants, one
+task parametrised by config.
 
-The iteration is the reference one: a discriminator step on a real batch and a batch of fakes,
-then a generator step against the updated discriminator, with the non-saturating objective
-computed on logits. The generator's forward pass is shared by both steps (as the reference's
-`fake.detach()` does), so each iteration runs G forward once and its backward once.
+- the objective (`config.loss`: ns, minimax, hinge, wasserstein, ls) and the regularisers
+  (`gp_weight`: the WGAN-GP penalty, `r1_weight`: R1) come from `cnngen_jax.losses`;
+- `n_critic` discriminator updates per generator update, each on its own real batch and its own
+  fakes, run under `lax.scan` over a (n_critic, B, ...) batch, then one generator update on
+  fresh latents. With n_critic = 1 the generator's forward pass is shared by both updates (as
+  the DCGAN reference's `fake.detach()` does): G runs forward once and backward once;
+- spectral normalisation lives in the discriminator's layers; its power iteration runs once per
+  discriminator update (in the pass on real data), never in the generator's update;
+- the generator's moving average (`ema_decay`) draws samples and evaluation images.
 """
 
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import flax
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
 import optax
 
-from cnngen_jax import evaluation
+from cnngen_jax import evaluation, losses, optim
 from cnngen_jax.data import DatasetInfo
 from cnngen_jax.errors import UserError
 from cnngen_jax.models import get_model
-from cnngen_jax.tasks import (
-    INIT_STREAM,
-    SAMPLE_STREAM,
-    TRAIN_STREAM,
-    Batch,
-    Metrics,
-    register_task,
-    seed_key,
-)
+from cnngen_jax.models.spectral_norm import COLLECTION as SPECTRAL
+from cnngen_jax.tasks import Batch, Metrics, NetState, init_network, register_task
 
 
 @flax.struct.dataclass
 class GANState:
     step: jax.Array
-    g_params: Any
-    g_ema_params: Any  # exponential moving average of g_params (config.ema_decay)
-    g_batch_stats: Any
-    g_opt_state: Any
-    d_params: Any
-    d_batch_stats: Any
-    d_opt_state: Any
+    generator: NetState
+    discriminator: NetState
+    g_ema_params: Any  # exponential moving average of the generator's parameters
 
 
-def discriminator_loss(real_logits: jax.Array, fake_logits: jax.Array) -> jax.Array:
-    """BCE(D(x), 1) + BCE(D(G(z)), 0), each a batch mean, from logits."""
-    return jnp.mean(jax.nn.softplus(-real_logits)) + jnp.mean(jax.nn.softplus(fake_logits))
+def _validate(config: ml_collections.ConfigDict) -> None:
+    losses.get_objective(config.loss)
+    if config.n_critic < 1:
+        raise UserError(
+            f"n_critic={config.n_critic} must be >= 1 (discriminator updates per generator "
+            "update); set --config.n_critic, e.g. 5 for WGAN-GP and SNGAN"
+        )
+    for key in ("gp_weight", "r1_weight"):
+        if config[key] < 0:
+            raise UserError(f"{key}={config[key]} must be >= 0 (0 disables it); set --config.{key}")
+    if not 0.0 <= config.ema_decay < 1.0:
+        raise UserError(
+            f"ema_decay={config.ema_decay} must be in [0, 1) (0: no moving average); "
+            "set --config.ema_decay, e.g. 0.999"
+        )
 
 
-def generator_loss(fake_logits: jax.Array) -> jax.Array:
-    """Non-saturating generator loss BCE(D(G(z)), 1) from logits."""
-    return jnp.mean(jax.nn.softplus(-fake_logits))
-
-
-def adam(
-    learning_rate: float, opt_config: ml_collections.ConfigDict
-) -> optax.GradientTransformation:
-    return optax.adam(learning_rate, b1=opt_config.b1, b2=opt_config.b2)
+def _apply(module, variables: dict, *args, mutable: list[str], **kwargs):
+    """`module.apply` returning (output, every collection of `variables` after the call)."""
+    collections = {k: v for k, v in variables.items() if k != "params"}
+    if not mutable:
+        return module.apply(variables, *args, **kwargs), collections
+    out, updates = module.apply(variables, *args, mutable=mutable, **kwargs)
+    return out, {**collections, **updates}
 
 
 @register_task("gan")
@@ -64,116 +68,165 @@ class GANTask:
     """Unconditional GAN on images in [-1, 1]."""
 
     def __init__(self, config: ml_collections.ConfigDict, data_info: DatasetInfo):
-        self.seed = config.seed
-        self.init_prng_impl = config.init_prng_impl
+        _validate(config)
+        self.objective = losses.get_objective(config.loss)
+        self.n_critic = config.n_critic
+        self.batches_per_step = config.n_critic
+        self.gp_weight = config.gp_weight
+        self.r1_weight = config.r1_weight
         self.ema_decay = config.ema_decay
-        if not 0.0 <= self.ema_decay < 1.0:
-            raise UserError(
-                f"ema_decay={self.ema_decay} must be in [0, 1) (0: no moving average); "
-                "set --config.ema_decay, e.g. 0.999"
-            )
         self.batch_size = config.batch_size
         self.num_sample_images = config.num_sample_images
-        self.models = get_model(config.model.name)(
+        self.models = get_model(config.model.name, "gan")(
             config.model, config.image_size, data_info.channels, jnp.dtype(config.compute_dtype)
         )
-        self.g_optimizer = adam(config.optimizer.g_learning_rate, config.optimizer)
-        self.d_optimizer = adam(config.optimizer.d_learning_rate, config.optimizer)
+        opt, steps = config.optimizer, config.num_train_steps
+        self.g_optimizer = optim.adam(opt.g_learning_rate, opt, steps)
+        self.d_optimizer = optim.adam(opt.d_learning_rate, opt, steps, config.n_critic)
         self.image_shape = (config.image_size, config.image_size, data_info.channels)
         # Built only when the trainer evaluates, so its checks cannot stop a run that does not.
         self.evaluator = (
             evaluation.Evaluator.from_config(config) if config.eval_every_steps else None
         )
 
-    def init_state(self) -> GANState:
-        g_key, d_key = jax.random.split(seed_key(self.seed, INIT_STREAM, self.init_prng_impl))
+    def init_state(self, key: jax.Array) -> GANState:
+        g_key, d_key = jax.random.split(key)
         z = jnp.zeros((1, self.models.latent_dim))
-        g_vars = self.models.generator.init(g_key, z, train=False)
-        d_vars = self.models.discriminator.init(
-            d_key, jnp.zeros((1, *self.image_shape)), train=False
+        generator = init_network(self.models.generator, g_key, self.g_optimizer, z, train=False)
+        images = jnp.zeros((1, *self.image_shape))
+        discriminator = init_network(
+            self.models.discriminator, d_key, self.d_optimizer, images, train=False
         )
-        return GANState(
-            step=jnp.zeros((), jnp.int32),
-            g_params=g_vars["params"],
-            g_ema_params=g_vars["params"],
-            g_batch_stats=g_vars["batch_stats"],
-            g_opt_state=self.g_optimizer.init(g_vars["params"]),
-            d_params=d_vars["params"],
-            d_batch_stats=d_vars["batch_stats"],
-            d_opt_state=self.d_optimizer.init(d_vars["params"]),
+        return GANState(jnp.zeros((), jnp.int32), generator, discriminator, generator.params)
+
+    # Forward passes. Training-mode BatchNorm uses batch statistics; `keep_statistics` says
+    # whether the running averages are updated, `power_iteration` whether spectral norm's are.
+
+    def _generate(self, g: NetState, z: jax.Array, params=None, keep_statistics=True):
+        variables = g.variables(params)
+        images, collections = _apply(
+            self.models.generator, variables, z, train=True, mutable=list(g.collections)
         )
+        return images, collections if keep_statistics else g.collections
 
-    def _discriminate(self, params, batch_stats, images):
-        logits, updates = self.models.discriminator.apply(
-            {"params": params, "batch_stats": batch_stats},
-            images,
-            train=True,
-            mutable=["batch_stats"],
+    def _discriminate(self, d: NetState, images: jax.Array, params=None, power_iteration=False):
+        mutable = [c for c in d.collections if c != SPECTRAL or power_iteration]
+        variables = d.variables(params)
+        return _apply(self.models.discriminator, variables, images, train=True, mutable=mutable)
+
+    def _discriminator_update(
+        self, d: NetState, real: jax.Array, fake: jax.Array, key: jax.Array
+    ) -> tuple[NetState, Metrics]:
+        """One discriminator update on a real and a fake batch (the fakes are constants)."""
+        fake = jax.lax.stop_gradient(fake)
+
+        def objective(params):
+            real_logits, collections = self._discriminate(d, real, params, power_iteration=True)
+            after_real = d.replace(collections=collections)
+            fake_logits, collections = self._discriminate(after_real, fake, params)
+            loss = self.objective.discriminator(real_logits, fake_logits)
+            terms = {}
+            # The penalties see the same layer state and keep none of it.
+            critic = lambda x: self._discriminate(after_real, x, params)[0]  # noqa: E731
+            if self.gp_weight:
+                terms["gradient_penalty"] = losses.gradient_penalty(critic, real, fake, key)
+                loss += self.gp_weight * terms["gradient_penalty"]
+            if self.r1_weight:
+                terms["r1_penalty"] = losses.r1_penalty(critic, real)
+                loss += 0.5 * self.r1_weight * terms["r1_penalty"]
+            return loss, (collections, real_logits, fake_logits, terms)
+
+        (loss, (collections, real_logits, fake_logits, terms)), grads = jax.value_and_grad(
+            objective, has_aux=True
+        )(d.params)
+        metrics = {"d_loss": loss, **terms}
+        metrics.update(self._scores("d_real", real_logits), **self._scores("d_fake", fake_logits))
+        return d.updated(self.d_optimizer, grads, collections), metrics
+
+    def _scores(self, name: str, logits: jax.Array) -> Metrics:
+        """Mean raw discriminator output, and its probability for sigmoid objectives."""
+        scores = {name: jnp.mean(logits)}
+        if self.objective.sigmoid_outputs:
+            probability = {"d_real": "d_x", "d_fake": "d_g_z", "d_fake_after": "d_g_z_after"}
+            scores[probability[name]] = jnp.mean(jax.nn.sigmoid(logits))
+        return scores
+
+    def _generator_update(
+        self, state: GANState, d: NetState, fake: jax.Array, generator_vjp, g_collections
+    ) -> tuple[GANState, Metrics]:
+        """The generator's update through `fake = G(z)` (its VJP) against discriminator `d`."""
+
+        def objective(images):
+            logits, collections = self._discriminate(d, images)
+            return self.objective.generator(logits), (collections, logits)
+
+        (g_loss, (d_collections, logits)), fake_grads = jax.value_and_grad(objective, has_aux=True)(
+            fake
         )
-        return logits, updates["batch_stats"]
-
-    def train_step(self, state: GANState, batch: Batch) -> tuple[GANState, Metrics]:
-        rng = jax.random.fold_in(seed_key(self.seed, TRAIN_STREAM), state.step)
-        z = jax.random.normal(rng, (self.batch_size, self.models.latent_dim))
-
-        def generate(g_params):
-            fake, updates = self.models.generator.apply(
-                {"params": g_params, "batch_stats": state.g_batch_stats},
-                z,
-                train=True,
-                mutable=["batch_stats"],
-            )
-            return fake, updates["batch_stats"]
-
-        fake, generator_vjp, g_batch_stats = jax.vjp(generate, state.g_params, has_aux=True)
-
-        def d_objective(d_params):
-            real_logits, stats = self._discriminate(d_params, state.d_batch_stats, batch["image"])
-            fake_logits, stats = self._discriminate(d_params, stats, jax.lax.stop_gradient(fake))
-            return discriminator_loss(real_logits, fake_logits), (stats, real_logits, fake_logits)
-
-        (d_loss, (d_batch_stats, real_logits, fake_logits)), d_grads = jax.value_and_grad(
-            d_objective, has_aux=True
-        )(state.d_params)
-        d_updates, d_opt_state = self.d_optimizer.update(d_grads, state.d_opt_state, state.d_params)
-        d_params = optax.apply_updates(state.d_params, d_updates)
-
-        def g_objective(images):
-            logits, stats = self._discriminate(d_params, d_batch_stats, images)
-            return generator_loss(logits), (stats, logits)
-
-        (g_loss, (d_batch_stats, g_logits)), fake_grads = jax.value_and_grad(
-            g_objective, has_aux=True
-        )(fake)
         (g_grads,) = generator_vjp(fake_grads)
-        g_updates, g_opt_state = self.g_optimizer.update(g_grads, state.g_opt_state, state.g_params)
-        g_params = optax.apply_updates(state.g_params, g_updates)
-        g_ema_params = optax.incremental_update(g_params, state.g_ema_params, 1.0 - self.ema_decay)
-
+        generator = state.generator.updated(self.g_optimizer, g_grads, g_collections)
+        ema = optax.incremental_update(generator.params, state.g_ema_params, 1.0 - self.ema_decay)
         new_state = GANState(
             step=state.step + 1,
-            g_params=g_params,
-            g_ema_params=g_ema_params,
-            g_batch_stats=g_batch_stats,
-            g_opt_state=g_opt_state,
-            d_params=d_params,
-            d_batch_stats=d_batch_stats,
-            d_opt_state=d_opt_state,
+            generator=generator,
+            discriminator=d.replace(collections=d_collections),
+            g_ema_params=ema,
         )
-        metrics = {
-            "d_loss": d_loss,
-            "g_loss": g_loss,
-            "d_x": jnp.mean(nn.sigmoid(real_logits)),
-            "d_g_z": jnp.mean(nn.sigmoid(fake_logits)),
-            "d_g_z_after": jnp.mean(nn.sigmoid(g_logits)),
-        }
-        return new_state, metrics
+        return new_state, {"g_loss": g_loss, **self._scores("d_fake_after", logits)}
+
+    def _generator_forward(self, state: GANState, z: jax.Array):
+        """G(z), its VJP in the parameters, and G's collections after the pass."""
+        return jax.vjp(
+            lambda params: self._generate(state.generator, z, params),
+            state.generator.params,
+            has_aux=True,
+        )
+
+    def fused_step(self, state: GANState, real: jax.Array, z: jax.Array, key: jax.Array):
+        """n_critic = 1: one discriminator update and one generator update on the same fakes."""
+        fake, generator_vjp, g_collections = self._generator_forward(state, z)
+        d, d_metrics = self._discriminator_update(state.discriminator, real, fake, key)
+        new_state, g_metrics = self._generator_update(state, d, fake, generator_vjp, g_collections)
+        return new_state, {**d_metrics, **g_metrics}
+
+    def critic_steps(
+        self, state: GANState, reals: jax.Array, d_latents: jax.Array, z: jax.Array, keys
+    ) -> tuple[GANState, Metrics]:
+        """len(reals) discriminator updates, each on its own real batch and fakes from its own
+        latents (G's statistics not kept), then one generator update on latents `z`. Metrics
+        of the discriminator updates are averaged."""
+
+        def update(d, inputs):
+            real, latents, key = inputs
+            fake, _ = self._generate(state.generator, latents, keep_statistics=False)
+            return self._discriminator_update(d, real, fake, key)
+
+        d, d_metrics = jax.lax.scan(update, state.discriminator, (reals, d_latents, keys))
+        fake, generator_vjp, g_collections = self._generator_forward(state, z)
+        new_state, g_metrics = self._generator_update(state, d, fake, generator_vjp, g_collections)
+        return new_state, {**jax.tree.map(jnp.mean, d_metrics), **g_metrics}
+
+    def train_step(self, state: GANState, batch: Batch, key: jax.Array) -> tuple[GANState, Metrics]:
+        d_key, penalty_key, g_key = jax.random.split(key, 3)
+        shape = (self.batch_size, self.models.latent_dim)
+        if self.n_critic == 1:
+            return self.fused_step(
+                state, batch["image"], jax.random.normal(d_key, shape), penalty_key
+            )
+        # Drawn in 2-D: XLA:CPU compiles 3-D random draws several times slower.
+        d_latents = jax.random.normal(d_key, (self.n_critic * shape[0], shape[1]))
+        return self.critic_steps(
+            state,
+            batch["image"],
+            d_latents.reshape(self.n_critic, *shape),
+            jax.random.normal(g_key, shape),
+            jax.random.split(penalty_key, self.n_critic),
+        )
 
     def networks(self, state: GANState) -> dict[str, Any]:
-        return {"generator": state.g_params, "discriminator": state.d_params}
+        return {"generator": state.generator.params, "discriminator": state.discriminator.params}
 
-    def images(self, state: GANState, examples: Batch) -> dict[str, jax.Array]:
-        key = seed_key(self.seed, SAMPLE_STREAM)  # the same latents at every sample step
+    def images(self, state: GANState, examples: Batch, key: jax.Array) -> dict[str, jax.Array]:
         return {"samples": self.generate(state, key, self.num_sample_images)}
 
     def generate(self, state: GANState, key: jax.Array, num_images: int) -> jax.Array:
@@ -185,18 +238,18 @@ class GANTask:
         training. Samples therefore depend on `num_images`.
         """
         latents = jax.random.normal(key, (num_images, self.models.latent_dim))
-        samples, _ = self.models.generator.apply(
-            {"params": state.g_ema_params, "batch_stats": state.g_batch_stats},
-            latents,
-            train=True,
-            mutable=["batch_stats"],
+        samples, _ = self._generate(
+            state.generator, latents, state.g_ema_params, keep_statistics=False
         )
         return samples.astype(jnp.float32)
 
-    def evaluate(self, state: GANState, batches: Callable[[], Iterator[Batch]]) -> dict[str, float]:
+    def evaluate(
+        self, state: GANState, batches: Callable[[], Iterator[Batch]], key: jax.Array
+    ) -> dict[str, float]:
         """FID, KID and precision/recall of `config.eval.num_samples` generated images against
-        the held-out split, on `config.eval.feature_net` features (`cnngen_jax.evaluation`);
-        {} when `config.eval_every_steps` is 0. The real statistics are computed once."""
+        the held-out split, on `config.eval.feature_net` features (`cnngen_jax.evaluation`,
+        which fixes its own latents by `config.seed`); {} when `config.eval_every_steps` is 0.
+        The real statistics are computed once."""
         if self.evaluator is None:
             return {}
         reference = self.evaluator.held_out_reference(batches)

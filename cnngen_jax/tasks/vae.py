@@ -21,16 +21,7 @@ from cnngen_jax import parallel
 from cnngen_jax.data import DatasetInfo
 from cnngen_jax.errors import UserError
 from cnngen_jax.models import get_model
-from cnngen_jax.tasks import (
-    EVAL_STREAM,
-    INIT_STREAM,
-    SAMPLE_STREAM,
-    TRAIN_STREAM,
-    Batch,
-    Metrics,
-    register_task,
-    seed_key,
-)
+from cnngen_jax.tasks import Batch, Metrics, register_task
 
 _LOG_2PI = math.log(2 * math.pi)
 
@@ -134,14 +125,13 @@ class VAETask:
 
     def __init__(self, config: ml_collections.ConfigDict, data_info: DatasetInfo):
         _validate(config)
-        self.seed = config.seed
-        self.init_prng_impl = config.init_prng_impl
+        self.batches_per_step = 1
         self.num_sample_images = config.num_sample_images
         self.batch_size = config.batch_size
         self.beta = config.beta
         self.kl_warmup_steps = config.kl_warmup_steps
         self.eval_iw_samples = config.eval_iw_samples
-        self.model = get_model(config.model.name)(
+        self.model = get_model(config.model.name, "vae")(
             config.model, config.image_size, data_info.channels, jnp.dtype(config.compute_dtype)
         )
         self.latent_dim = config.model.latent_dim
@@ -157,18 +147,16 @@ class VAETask:
         self.num_pairs = 2 * half_side**2
         self._eval_batch = jax.jit(self._eval_sums)
 
-    def init_state(self) -> VAEState:
-        key = seed_key(self.seed, INIT_STREAM, self.init_prng_impl)
+    def init_state(self, key: jax.Array) -> VAEState:
         images = jnp.zeros((1, *self.image_shape))
         params = self.model.init(key, images, jnp.zeros((1, self.latent_dim)))["params"]
         return VAEState(
             step=jnp.zeros((), jnp.int32), params=params, opt_state=self.optimizer.init(params)
         )
 
-    def train_step(self, state: VAEState, batch: Batch) -> tuple[VAEState, Metrics]:
+    def train_step(self, state: VAEState, batch: Batch, key: jax.Array) -> tuple[VAEState, Metrics]:
         images = batch["image"]
-        rng = jax.random.fold_in(seed_key(self.seed, TRAIN_STREAM), state.step)
-        eps = jax.random.normal(rng, (images.shape[0], self.latent_dim))
+        eps = jax.random.normal(key, (images.shape[0], self.latent_dim))
         beta = kl_weight(state.step, self.beta, self.kl_warmup_steps)
 
         def loss_fn(params):
@@ -200,7 +188,7 @@ class VAETask:
         dist = self.model.apply({"params": params}, z, method="decode")
         return likelihood_mean(dist) * 2 - 1
 
-    def images(self, state: VAEState, examples: Batch) -> dict[str, jax.Array]:
+    def images(self, state: VAEState, examples: Batch, key: jax.Array) -> dict[str, jax.Array]:
         params = state.params
         x = examples["image"]
         posterior_mean, _ = self.model.apply({"params": params}, x, method="encode")
@@ -215,21 +203,19 @@ class VAETask:
         t = jnp.linspace(0.0, 1.0, self.side)[None, :, None]
         z = (1 - t) * start[:, None] + t * end[:, None]
         interpolations = self._decode_mean(params, z.reshape(-1, self.latent_dim))
-        latents = jax.random.normal(
-            seed_key(self.seed, SAMPLE_STREAM), (self.num_sample_images, self.latent_dim)
-        )
+        latents = jax.random.normal(key, (self.num_sample_images, self.latent_dim))
         return {
             "samples": self._decode_mean(params, latents),
             "reconstructions": reconstructions,
             "interpolations": interpolations,
         }
 
-    def _eval_sums(self, params: Any, batch: Batch, index: jax.Array) -> dict[str, jax.Array]:
-        """Masked sums over one batch; its noise depends only on the seed and `index`."""
+    def _eval_sums(
+        self, params: Any, batch: Batch, key: jax.Array, index: jax.Array
+    ) -> dict[str, jax.Array]:
+        """Masked sums over one batch; its noise depends only on `key` and `index`."""
         images, mask = batch["image"], batch["mask"]
-        elbo_key, iw_key = jax.random.split(
-            jax.random.fold_in(seed_key(self.seed, EVAL_STREAM), index)
-        )
+        elbo_key, iw_key = jax.random.split(jax.random.fold_in(key, index))
         eps = jax.random.normal(elbo_key, (images.shape[0], self.latent_dim))
         nll, kl = elbo_terms(self.model, params, images, eps)
         # Drawn in 2-D: XLA:CPU compiles 3-D random draws several times slower.
@@ -244,15 +230,15 @@ class VAETask:
         }
 
     def evaluate(
-        self, state: VAEState, batches: Callable[[], Iterator[Batch]]
+        self, state: VAEState, batches: Callable[[], Iterator[Batch]], key: jax.Array
     ) -> dict[str, np.ndarray]:
         """Test-split negative ELBO and IWAE bound, in nats per image, and the ELBO in bits/dim.
 
-        The noise of batch i is fixed by `config.seed` and i, so evaluation is deterministic.
+        The noise of batch i is fixed by `key` and i, so evaluation is deterministic.
         """
         totals = {"nelbo": 0.0, "nll_iw": 0.0, "count": 0.0}
         for i, batch in enumerate(batches()):
-            sums = self._eval_batch(state.params, batch, i)
+            sums = self._eval_batch(state.params, batch, key, i)
             for name, value in parallel.to_host(sums).items():
                 totals[name] += float(value)
         count = totals["count"]

@@ -1,0 +1,194 @@
+"""The ResNet generator and discriminator of SNGAN (Miyato et al. 2018), laid out as Mimicry's
+`SNGANGenerator32/64` and `SNGANDiscriminator32/64` (`torch_mimicry/nets/sngan/`, blocks in
+`torch_mimicry/modules/resblocks.py`); Mimicry's WGAN-GP uses the same networks without spectral
+normalisation.
+
+Generator: linear to 4x4, upsampling residual blocks (BN, ReLU, bilinear x2, 3x3 conv, BN, ReLU,
+3x3 conv; bilinear x2 and a 1x1 conv on the shortcut), BN, ReLU, 3x3 conv, tanh. Discriminator:
+an "optimised" first block (conv, ReLU, conv, 2x2 average pool; pool then 1x1 conv on the
+shortcut), residual blocks (ReLU, conv, ReLU, conv[, pool]; a 1x1 conv[, pool] on the shortcut
+where the shape changes), ReLU, global sum pooling, linear. Kernels are Xavier-uniform with gain
+sqrt(2) inside residual branches and 1 elsewhere, as Mimicry initialises them; biases start at 0.
+"""
+
+import math
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from cnngen_jax.models import GANModels, register_model, require_image_size
+from cnngen_jax.models.layers import Conv, Dense, batch_norm
+
+
+def xavier_uniform(gain: float) -> nn.initializers.Initializer:
+    return nn.initializers.variance_scaling(gain**2, "fan_avg", "uniform")
+
+
+RESIDUAL_INIT = xavier_uniform(math.sqrt(2.0))
+OUTER_INIT = xavier_uniform(1.0)
+
+
+def upsample_bilinear_2x(x: jax.Array) -> jax.Array:
+    """x2 bilinear upsampling of NHWC `x`, PyTorch's `interpolate(..., align_corners=False)`:
+    each output sample is 3/4 of its nearest input plus 1/4 of the next one, edges repeated."""
+
+    def along(x: jax.Array, axis: int) -> jax.Array:
+        n = x.shape[axis]
+        before = jnp.concatenate([jax.lax.slice_in_dim(x, 0, 1, axis=axis), x], axis)
+        after = jnp.concatenate([x, jax.lax.slice_in_dim(x, n - 1, n, axis=axis)], axis)
+        previous = jax.lax.slice_in_dim(before, 0, n, axis=axis)
+        following = jax.lax.slice_in_dim(after, 1, n + 1, axis=axis)
+        even, odd = 0.75 * x + 0.25 * previous, 0.75 * x + 0.25 * following
+        stacked = jnp.stack([even, odd], axis=axis + 1)
+        return stacked.reshape(*x.shape[:axis], 2 * n, *x.shape[axis + 1 :])
+
+    return along(along(x, 1), 2)
+
+
+def average_pool_2x(x: jax.Array) -> jax.Array:
+    n, h, w, c = x.shape
+    return x.reshape(n, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4))
+
+
+class GeneratorBlock(nn.Module):
+    features: int
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+        h = nn.relu(batch_norm(train, self.dtype, "BN_0")(x))
+        h = upsample_bilinear_2x(h)
+        h = Conv(self.features, 3, 1, 1, kernel_init=RESIDUAL_INIT, dtype=self.dtype)(h)
+        h = nn.relu(batch_norm(train, self.dtype, "BN_1")(h))
+        h = Conv(self.features, 3, 1, 1, kernel_init=RESIDUAL_INIT, dtype=self.dtype)(h)
+        shortcut = Conv(self.features, 1, kernel_init=OUTER_INIT, dtype=self.dtype, name="Shortcut")
+        return h + shortcut(upsample_bilinear_2x(x))
+
+
+class DiscriminatorBlock(nn.Module):
+    features: int
+    downsample: bool
+    first: bool = False  # Mimicry's DBlockOptimized: no ReLU before the first conv
+    spectral_norm: bool = True
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        def conv(features, kernel_size, init, name=None):
+            padding = kernel_size // 2
+            return Conv(
+                features,
+                kernel_size,
+                1,
+                padding,
+                kernel_init=init,
+                spectral_norm=self.spectral_norm,
+                dtype=self.dtype,
+                name=name,
+            )
+
+        in_features = x.shape[-1]
+        hidden = self.features if self.first else in_features
+        if not self.first:
+            # Mimicry's residual branch starts with an in-place ReLU, which its shortcut then
+            # sees too; kept, so that its published numbers are those of this network.
+            x = nn.relu(x)
+        h = conv(hidden, 3, RESIDUAL_INIT)(x)
+        h = conv(self.features, 3, RESIDUAL_INIT)(nn.relu(h))
+        if self.downsample:
+            h = average_pool_2x(h)
+        shortcut = x
+        if self.first:
+            shortcut = conv(self.features, 1, OUTER_INIT, "Shortcut")(average_pool_2x(x))
+        elif self.downsample or in_features != self.features:
+            shortcut = conv(self.features, 1, OUTER_INIT, "Shortcut")(x)
+            shortcut = average_pool_2x(shortcut) if self.downsample else shortcut
+        return h + shortcut
+
+
+class ResNetGenerator(nn.Module):
+    """z (B, latent_dim) -> images (B, S, S, channels) in [-1, 1]; `widths` per upsampling block."""
+
+    widths: tuple[int, ...]
+    channels: int = 3
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
+        base = self.widths[0]
+        x = Dense(4 * 4 * base, kernel_init=OUTER_INIT)(z).reshape(-1, 4, 4, base)
+        for features in self.widths[1:]:
+            x = GeneratorBlock(features, self.dtype)(x.astype(self.dtype), train)
+        x = nn.relu(batch_norm(train, self.dtype, "BN_out")(x))
+        x = Conv(self.channels, 3, 1, 1, kernel_init=OUTER_INIT, dtype=self.dtype)(x)
+        return jnp.tanh(x)
+
+
+class ResNetDiscriminator(nn.Module):
+    """Images (B, S, S, C) -> logits (B,); `blocks` are (features, downsample) per block.
+    Features are pooled by a global sum (SNGAN) or mean (Mimicry's WGAN-GP)."""
+
+    blocks: tuple[tuple[int, bool], ...]
+    spectral_norm: bool = True
+    pooling: str = "sum"
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
+        x = x.astype(self.dtype)
+        for i, (features, downsample) in enumerate(self.blocks):
+            block = DiscriminatorBlock(
+                features, downsample, i == 0, self.spectral_norm, self.dtype, name=f"Block_{i}"
+            )
+            x = block(x)
+        pool = jnp.sum if self.pooling == "sum" else jnp.mean
+        x = pool(nn.relu(x).astype(jnp.float32), axis=(1, 2))
+        logits = Dense(1, kernel_init=OUTER_INIT, spectral_norm=self.spectral_norm)(x)
+        return logits.reshape(x.shape[0])
+
+
+def _resnet32(model_config, image_size: int, channels: int, dtype, pooling: str) -> GANModels:
+    require_image_size(model_config.name, image_size, 32)
+    g, d = model_config.g_width, model_config.d_width
+    return GANModels(
+        generator=ResNetGenerator((g, g, g, g), channels, dtype),
+        discriminator=ResNetDiscriminator(
+            ((d, True), (d, True), (d, False), (d, False)),
+            model_config.spectral_norm,
+            pooling,
+            dtype,
+        ),
+        latent_dim=model_config.latent_dim,
+    )
+
+
+@register_model("sngan32", family="gan")
+def build_sngan32(model_config, image_size: int, channels: int, dtype=jnp.float32) -> GANModels:
+    """Mimicry's SNGAN 32x32 pair: G of constant width g_width (ngf, 256 in the paper) over
+    three upsampling blocks; D of width d_width (ndf, 128): optimised block, one downsampling
+    and two plain blocks, global sum pooling."""
+    return _resnet32(model_config, image_size, channels, dtype, "sum")
+
+
+@register_model("wgan_gp32", family="gan")
+def build_wgan_gp32(model_config, image_size: int, channels: int, dtype=jnp.float32) -> GANModels:
+    """Mimicry's WGAN-GP 32x32 pair: the SNGAN networks with global mean pooling in D (and,
+    in its recipe, no spectral normalisation)."""
+    return _resnet32(model_config, image_size, channels, dtype, "mean")
+
+
+@register_model("sngan64", family="gan")
+def build_sngan64(model_config, image_size: int, channels: int, dtype=jnp.float32) -> GANModels:
+    """Mimicry's SNGAN 64x64 pair: G halves its width from g_width (ngf, 1024) over four
+    upsampling blocks; D doubles from d_width / 16 to d_width (ndf, 1024) over five downsampling
+    blocks."""
+    require_image_size("sngan64", image_size, 64)
+    g, d = model_config.g_width, model_config.d_width
+    return GANModels(
+        generator=ResNetGenerator(tuple(g >> i for i in range(5)), channels, dtype),
+        discriminator=ResNetDiscriminator(
+            tuple((d >> (4 - i), True) for i in range(5)), model_config.spectral_norm, "sum", dtype
+        ),
+        latent_dim=model_config.latent_dim,
+    )

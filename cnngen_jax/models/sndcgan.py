@@ -1,0 +1,79 @@
+"""The "standard CNN" of Miyato et al. 2018 (SNGAN paper, Table 3, CIFAR-10 at 32x32), which
+the paper trains with spectral normalisation in D (SN-DCGAN).
+
+G: z -> dense to 4x4 x (8 g_width), three 4x4 stride-2 transposed convolutions halving the width
+(BN, ReLU after each), 3x3 conv to the image channels, tanh. D: 3x3 stride-1 and 4x4 stride-2
+convolutions alternating, widths d_width, d_width, 2 d_width, 2 d_width, 4 d_width, 4 d_width,
+8 d_width, each followed by LeakyReLU(0.1), then dense over the flattened 4x4 features to one
+logit; spectral norm on all eight layers, no BatchNorm. With g_width = d_width = 64 these are
+the paper's 512/256/128/64 and 64...512 widths. Every layer has a bias; the paper states no
+initialisation, so kernels are N(0, 0.02) (as DCGAN and the authors' chainer-gan-lib).
+"""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from cnngen_jax.models import GANModels, register_model, require_image_size
+from cnngen_jax.models.layers import Conv, ConvTranspose, Dense, batch_norm
+
+normal_init = nn.initializers.normal(stddev=0.02)
+
+
+class StandardGenerator(nn.Module):
+    width: int = 64
+    channels: int = 3
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
+        features = 8 * self.width
+        x = Dense(4 * 4 * features, kernel_init=normal_init)(z).reshape(-1, 4, 4, features)
+        x = x.astype(self.dtype)
+        for i in range(3):
+            features //= 2
+            x = ConvTranspose(
+                features, 4, 2, 1, kernel_init=normal_init, use_bias=True, name=f"ConvT_{i}"
+            )(x)
+            x = nn.relu(batch_norm(train, self.dtype, f"BN_{i}")(x))
+        x = Conv(self.channels, 3, 1, 1, kernel_init=normal_init, dtype=self.dtype)(x)
+        return jnp.tanh(x)
+
+
+class StandardDiscriminator(nn.Module):
+    width: int = 64
+    spectral_norm: bool = True
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
+        x = x.astype(self.dtype)
+        layers = [(1, 3, 1, 1), (1, 4, 2, 1), (2, 3, 1, 1), (2, 4, 2, 1)]
+        layers += [(4, 3, 1, 1), (4, 4, 2, 1), (8, 3, 1, 1)]
+        for multiple, kernel_size, stride, padding in layers:
+            conv = Conv(
+                multiple * self.width,
+                kernel_size,
+                stride,
+                padding,
+                kernel_init=normal_init,
+                spectral_norm=self.spectral_norm,
+                dtype=self.dtype,
+            )
+            x = nn.leaky_relu(conv(x), 0.1)
+        x = x.reshape(x.shape[0], -1).astype(jnp.float32)
+        logits = Dense(1, kernel_init=normal_init, spectral_norm=self.spectral_norm)(x)
+        return logits.reshape(x.shape[0])
+
+
+@register_model("sndcgan", family="gan")
+def build_sndcgan(model_config, image_size: int, channels: int, dtype=jnp.float32) -> GANModels:
+    """The standard CNN pair at 32x32; spectral norm in D as `model.spectral_norm` says."""
+    require_image_size("sndcgan", image_size, 32)
+    return GANModels(
+        generator=StandardGenerator(model_config.g_width, channels, dtype),
+        discriminator=StandardDiscriminator(
+            model_config.d_width, model_config.spectral_norm, dtype
+        ),
+        latent_dim=model_config.latent_dim,
+    )

@@ -1,0 +1,92 @@
+"""Settings every experiment shares, declared once: each config file starts from `base()` (the
+trainer's settings) or `gan()` (those plus the GAN task's), overrides what differs, and is then
+locked by the command line, so a misspelt override is an error."""
+
+import ml_collections
+
+
+def base(task: str) -> ml_collections.ConfigDict:
+    """The trainer's settings, with the embedded digits at 32x32."""
+    config = ml_collections.ConfigDict()
+    config.task = task
+    config.seed = 0
+
+    # Data: a name from cnngen_jax.data.DATASETS; '' data_dir means TFDS's default directory.
+    config.dataset = "digits"
+    config.data_dir = ""
+    config.image_size = 32
+    config.input_threads = 2
+    config.input_prefetch = 4
+
+    config.batch_size = 64  # global, over all devices and processes
+    config.num_train_steps = 1000
+
+    config.log_every_steps = 50
+    config.sample_every_steps = 100
+    config.num_sample_images = 64
+    config.checkpoint_every_steps = 200
+    config.max_checkpoints_to_keep = 3
+    config.eval_every_steps = 0  # 0: no held-out evaluation during training
+
+    # 'bfloat16' computes convolutions in bf16 (GPU/TPU); parameters, optimizer states,
+    # BatchNorm statistics and losses stay float32.
+    config.compute_dtype = "float32"
+    # PRNG for parameter initialisation only: 'rbg' compiles ~3x faster than 'threefry2x32'.
+    config.init_prng_impl = "rbg"
+    # Persistent XLA compilation cache, so a second start does not recompile ('' disables).
+    config.compilation_cache_dir = "~/.cache/cnngen_jax/xla"
+    return config
+
+
+def gan() -> ml_collections.ConfigDict:
+    """The trainer's settings and the GAN task's, with the DCGAN paper's choices as defaults."""
+    config = base("gan")
+
+    # Objective (cnngen_jax.losses): 'ns' (non-saturating), 'minimax', 'hinge', 'wasserstein',
+    # 'ls'; penalties by weight (0: off): the WGAN-GP gradient penalty and R1 on real data
+    # (the term is r1_weight / 2 * E|grad D(x)|^2, as Mescheder et al.'s gamma).
+    config.loss = "ns"
+    config.gp_weight = 0.0
+    config.r1_weight = 0.0
+    config.n_critic = 1  # discriminator updates per generator update
+
+    config.model = ml_collections.ConfigDict()
+    config.model.name = "dcgan"
+    config.model.latent_dim = 100
+    config.model.g_width = 64
+    config.model.d_width = 64
+    config.model.spectral_norm = False  # in D, for the models that have it
+
+    config.optimizer = ml_collections.ConfigDict()
+    config.optimizer.g_learning_rate = 2e-4
+    config.optimizer.d_learning_rate = 2e-4
+    config.optimizer.b1 = 0.5
+    config.optimizer.b2 = 0.999
+    config.optimizer.schedule = "constant"  # or 'linear': decay to 0 at num_train_steps
+
+    # Exponential moving average of the generator's weights, used for samples and evaluation
+    # (0: none, the paper's DCGAN; 0.999 is common for its descendants).
+    config.ema_decay = 0.0
+
+    # Evaluation (during training every eval_every_steps, and `python -m cnngen_jax.evaluate`):
+    # FID/KID/precision-recall of num_samples generated images against the test split.
+    # 'domain' features come from a small classifier the project trains on the dataset's labels
+    # (offline; not comparable with Inception FID); 'inception' needs converted weights
+    # (python -m cnngen_jax.metrics.convert_inception) at inception_weights.
+    config.eval = ml_collections.ConfigDict()
+    config.eval.feature_net = "domain"
+    config.eval.num_samples = 2000
+    config.eval.inception_weights = ""
+    config.eval.cache_dir = "~/.cache/cnngen_jax/eval"  # domain classifier, reference statistics
+    return config
+
+
+def preset(name: str | None, presets: dict) -> ml_collections.ConfigDict:
+    """The config built by `presets[name]` (`--config=FILE:NAME`; no name: the first one)."""
+    if not name:
+        name = next(iter(presets))
+    if name not in presets:
+        raise ValueError(
+            f"unknown preset {name!r} in --config=FILE:PRESET; choose one of: {', '.join(presets)}"
+        )
+    return presets[name]()
