@@ -134,7 +134,10 @@ class JaxTrainer:
 
     def next_batch(self) -> Any:
         return parallel.global_batch(
-            next(self.iterator), self.run_setup.mesh, self.config.batch_size
+            next(self.iterator),
+            self.run_setup.mesh,
+            self.config.batch_size,
+            self.run_setup.task.batches_per_step,
         )
 
     def run(self, steps: int, batch: Any = None) -> None:

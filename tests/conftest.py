@@ -13,12 +13,12 @@ jax.config.update("jax_num_cpu_devices", 8)
 
 import pytest  # noqa: E402
 
-from cnngen_jax import data  # noqa: E402
+from cnngen_jax import data, parallel, train  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from configs import dcgan, vae  # noqa: E402
+from configs import dcgan, sndcgan, sngan, vae, wgan_gp  # noqa: E402
 
 # Tests comparing against PyTorch or torch-fidelity carry `@pytest.mark.torch` and get the module
 # from `reference()`. Without the references installed they are skipped; CI installs them and
@@ -59,9 +59,14 @@ TINY = {
     "input_threads": 1,
     "model.latent_dim": 16,
 }
+# Each registered recipe, shrunk (the ResNets and the standard CNN produce 32x32 only).
+RESNET = {"image_size": 32, "model.g_width": 8, "model.d_width": 8}
 FAMILIES = {
     "dcgan": (dcgan, {"model.g_width": 8, "model.d_width": 8}),
     "vae": (vae, {"model.width": 8, "eval_every_steps": 2, "eval_iw_samples": 4}),
+    "sngan": (sngan, RESNET),
+    "wgan_gp": (wgan_gp, RESNET),
+    "sndcgan": (sndcgan, {"image_size": 32, "model.g_width": 4, "model.d_width": 4}),
 }
 
 
@@ -102,3 +107,34 @@ def run_main(
         text=True,
         timeout=timeout,
     )
+
+
+KEY = jax.random.key(0)  # for calling a task's functions directly
+
+
+def init_state(task, seed: int = 0):
+    """The task's initial state for `seed`, as the trainer derives it (with the configs'
+    default initialisation PRNG, which compiles several times faster than threefry)."""
+    key = train.tasks.seed_key(seed, train.tasks.INIT_STREAM, "rbg")
+    return jax.jit(task.init_state)(key)
+
+
+def run_steps(task, state, batches: list, devices: list, seed: int = 0):
+    """The trainer's keyed, mesh-jitted step from `state` over `batches` (host arrays of one
+    process) on `devices`: (final state, per-step metrics) on the host."""
+    mesh = parallel.make_mesh(devices)
+    replicated = parallel.replicated(mesh)
+    state = jax.device_put(state, replicated)
+    step = jax.jit(
+        train.keyed_train_step(task, seed),
+        in_shardings=(replicated, parallel.batch_sharded(mesh, task.batches_per_step)),
+        out_shardings=(replicated, replicated),
+        donate_argnums=0,
+    )
+    history = []
+    for batch in batches:
+        size = batch["image"].shape[task.batches_per_step > 1]
+        global_batch = parallel.global_batch(batch, mesh, size, task.batches_per_step)
+        state, metrics = step(state, global_batch)
+        history.append(parallel.to_host(metrics))
+    return parallel.to_host(state), history

@@ -67,7 +67,7 @@ def test_fresh_jax_process_reports_compile_start_and_memory(data_dir, tmp_path):
 
 
 def _flax_parameter_counts(image_size: int, channels: int) -> tuple[int, int]:
-    models = get_model("dcgan")(dcgan.get_config().model, image_size, channels)
+    models = get_model("dcgan", "gan")(dcgan.get_config().model, image_size, channels)
     key = jax.random.key(0)
     z = jnp.zeros((1, models.latent_dim))
     images = jnp.zeros((1, image_size, image_size, channels))

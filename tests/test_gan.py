@@ -1,4 +1,5 @@
-"""The GAN objective, its train step, and the step's independence from the device count."""
+"""The GAN task: its two step paths, n_critic, spectral-norm state, schedules, EMA, dtypes,
+and the clear errors of its settings. (Shared behaviour of every family is in test_contract.)"""
 
 import jax
 import jax.numpy as jnp
@@ -6,97 +7,130 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from cnngen_jax import data, parallel, train
+from cnngen_jax import data, optim, parallel, train
+from cnngen_jax.data import DatasetInfo
+from cnngen_jax.errors import UserError
+from cnngen_jax.models.spectral_norm import COLLECTION as SPECTRAL
 from cnngen_jax.tasks import create_task
-from cnngen_jax.tasks.gan import discriminator_loss, generator_loss
-from tests.conftest import tiny_config
+from tests.conftest import KEY, init_state, tiny_config
+
+DIGITS = DatasetInfo("digits", 1, 10, 1500)
 
 
-def bce_reference(probabilities: np.ndarray, target: float) -> float:
-    p = np.asarray(probabilities, np.float64)
-    return float(np.mean(-(target * np.log(p) + (1 - target) * np.log1p(-p))))
+def images(seed: int, *shape: int) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(-1, 1, (*shape, 16, 16, 1)).astype(np.float32)
 
 
-def test_losses_equal_binary_cross_entropy_on_sigmoid():
-    rng = np.random.default_rng(0)
-    real, fake = rng.normal(size=64) * 3, rng.normal(size=64) * 3
-    sigmoid = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731
-    want_d = bce_reference(sigmoid(real), 1.0) + bce_reference(sigmoid(fake), 0.0)
+def assert_trees_close(a, b, rtol=1e-5, atol=1e-6):
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_allclose(x, y, rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("loss", ["ns", "minimax", "hinge", "wasserstein", "ls"])
+def test_discriminator_update_lowers_its_objective_on_fixed_batches(loss):
+    task = create_task(tiny_config(loss=loss), DIGITS)
+    state = init_state(task)
+    real = jnp.asarray(images(0, 16))
+    fake = task.generate(state, KEY, 16)
+
+    def objective(d):
+        real_logits, collections = task._discriminate(d, real)
+        fake_logits, _ = task._discriminate(d.replace(collections=collections), fake)
+        return float(task.objective.discriminator(real_logits, fake_logits))
+
+    updated, _ = jax.jit(task._discriminator_update)(state.discriminator, real, fake, KEY)
+    assert objective(updated) < objective(state.discriminator) - 1e-4
+
+
+@pytest.mark.parametrize("penalty", [{}, {"gp_weight": 10.0}, {"r1_weight": 1.0}])
+def test_fused_path_equals_the_critic_scan_with_one_update(penalty):
+    task = create_task(tiny_config(**penalty), DIGITS)
+    state = init_state(task)
+    real = jnp.asarray(images(1, 16))
+    z = jax.random.normal(jax.random.key(2), (16, task.models.latent_dim))
+    fused, fused_metrics = jax.jit(task.fused_step)(state, real, z, KEY)
+    scanned, scan_metrics = jax.jit(task.critic_steps)(state, real[None], z[None], z, KEY[None])
+    assert_trees_close(fused, scanned)
+    assert fused_metrics.keys() == scan_metrics.keys()
+    for name in fused_metrics:
+        np.testing.assert_allclose(fused_metrics[name], scan_metrics[name], rtol=1e-5, err_msg=name)
+
+
+def test_critic_scan_is_the_updates_one_after_another():
+    task = create_task(tiny_config(n_critic=3, loss="wasserstein", gp_weight=10.0), DIGITS)
+    state = init_state(task)
+    reals = jnp.asarray(images(3, 3, 16))
+    latents = jax.random.normal(jax.random.key(4), (3, 16, task.models.latent_dim))
+    keys = jax.random.split(jax.random.key(5), 3)
+    z = latents[0] + 1.0
+    scanned, _ = jax.jit(task.critic_steps)(state, reals, latents, z, keys)
+
+    d = state.discriminator
+    for i in range(3):  # each update on its own real batch and its own fakes
+        fake, _ = task._generate(state.generator, latents[i], keep_statistics=False)
+        d, _ = task._discriminator_update(d, reals[i], fake, keys[i])
+    fake, generator_vjp, g_collections = task._generator_forward(state, z)
+    by_hand, _ = task._generator_update(state, d, fake, generator_vjp, g_collections)
+    assert_trees_close(scanned, by_hand, rtol=1e-4, atol=1e-5)
+
+
+def test_spectral_vectors_change_in_training_only(data_dir):
+    task = create_task(tiny_config(data_dir, family="sngan"), DIGITS)
+    state = init_state(task)
+    u_before = state.discriminator.collections[SPECTRAL]
+    batch = {"image": np.stack([images(6, 16).repeat(2, 1).repeat(2, 2)] * task.n_critic)}
+    step = jax.jit(train.keyed_train_step(task, 0))
+    new_state, _ = step(state, batch)
+    assert not np.allclose(
+        jax.tree.leaves(new_state.discriminator.collections[SPECTRAL])[0],
+        jax.tree.leaves(u_before)[0],
+    )
+    logits, collections = task._discriminate(new_state.discriminator, batch["image"][0])
+    assert_trees_close(collections[SPECTRAL], new_state.discriminator.collections[SPECTRAL], 0, 0)
+
+
+def test_linear_schedule_decays_to_zero_once_per_train_step():
+    rate = optim.learning_rate(2e-4, "linear", num_train_steps=100, updates_per_step=5)
     np.testing.assert_allclose(
-        discriminator_loss(jnp.array(real), jnp.array(fake)), want_d, rtol=1e-6
+        [rate(0), rate(4), rate(5 * 50), rate(5 * 100)], [2e-4, 2e-4, 1e-4, 0]
     )
-    np.testing.assert_allclose(
-        generator_loss(jnp.array(fake)), bce_reference(sigmoid(fake), 1.0), rtol=1e-6
+    assert float(optim.learning_rate(1e-3, "constant", 100)(10**6)) == pytest.approx(1e-3)
+
+
+def test_moving_average_generator_follows_its_recursion():
+    decay = 0.5
+    task = create_task(tiny_config(ema_decay=decay), DIGITS)
+    state = init_state(task)
+    expected = state.generator.params
+    step = jax.jit(train.keyed_train_step(task, 0))
+    for seed in range(3):
+        state, _ = step(state, {"image": images(seed, 16)})
+        expected = jax.tree.map(
+            lambda e, p: decay * e + (1 - decay) * p, expected, state.generator.params
+        )
+    assert_trees_close(state.g_ema_params, expected, rtol=1e-6, atol=1e-7)
+    without = create_task(tiny_config(), DIGITS)  # ema_decay 0: the current weights
+    plain, _ = jax.jit(train.keyed_train_step(without, 0))(
+        init_state(without), {"image": images(0, 16)}
     )
-    # Stable where a sigmoid-then-log would overflow.
-    assert np.isfinite(discriminator_loss(jnp.array([200.0]), jnp.array([-200.0])))
-    np.testing.assert_allclose(generator_loss(jnp.array([-200.0])), 200.0, rtol=1e-6)
+    assert_trees_close(plain.g_ema_params, plain.generator.params, 0, 0)
 
 
-@pytest.fixture(scope="module")
-def task_and_batches(data_dir):
-    config = tiny_config(data_dir)
-    source = data.open_source("digits", "train", data_dir)
-    task = create_task(config, data.dataset_info("digits", source))
-    iterator = data.pipeline.train_iterator(
-        source, data.get_spec("digits"), image_size=16, global_batch_size=16, rows=slice(0, 16),
-        seed=0, num_threads=1, prefetch=1,
-    )  # fmt: skip
-    return task, [next(iterator) for _ in range(3)]
-
-
-def test_discriminator_step_lowers_its_loss_on_a_fixed_batch(task_and_batches):
-    task, batches = task_and_batches
-    state = task.init_state()
-    real = jnp.asarray(batches[0]["image"])
-    fake = task.images(state, {})["samples"]  # fixed generator output, unchanged by the D step
-
-    def d_loss(s):
-        real_logits, stats = task._discriminate(s.d_params, s.d_batch_stats, real)
-        fake_logits, _ = task._discriminate(s.d_params, stats, fake)
-        return float(discriminator_loss(real_logits, fake_logits))
-
-    before = d_loss(state)
-    after = d_loss(jax.jit(task.train_step)(state, {"image": real})[0])
-    assert after < before - 1e-3, (before, after)
-
-
-def run_steps(task, batches, devices):
-    mesh = parallel.make_mesh(devices)
-    replicated = parallel.replicated(mesh)
-    state = jax.jit(task.init_state, out_shardings=replicated)()
-    step = jax.jit(
-        task.train_step,
-        in_shardings=(replicated, parallel.batch_sharded(mesh)),
-        out_shardings=(replicated, replicated),
-        donate_argnums=0,
-    )
-    history = []
-    for batch in batches:
-        state, metrics = step(state, parallel.global_batch(batch, mesh, 16))
-        history.append(parallel.to_host(metrics))
-    return parallel.to_host(state), history
-
-
-def test_one_device_and_eight_devices_take_the_same_steps(task_and_batches):
-    task, batches = task_and_batches
-    assert len(jax.devices()) == 8
-    state_1, metrics_1 = run_steps(task, batches, jax.devices()[:1])
-    state_8, metrics_8 = run_steps(task, batches, jax.devices())
-    for m1, m8 in zip(metrics_1, metrics_8, strict=True):
-        for key in m1:
-            np.testing.assert_allclose(m1[key], m8[key], rtol=1e-5, err_msg=key)
-    for a, b in zip(jax.tree.leaves(state_1), jax.tree.leaves(state_8), strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
-
-
-def test_train_step_is_a_pure_function_of_state_and_batch(task_and_batches):
-    task, batches = task_and_batches
-    state = task.init_state()
-    step = jax.jit(task.train_step)
-    first = parallel.to_host(step(state, batches[0])[1])
-    again = parallel.to_host(step(state, batches[0])[1])
-    assert first == again
+@pytest.mark.parametrize("family", ["dcgan", "sngan"])
+def test_bfloat16_compute_keeps_float32_state_and_stays_finite(family):
+    config = tiny_config(family=family, compute_dtype="bfloat16")
+    task = create_task(config, DIGITS)
+    size = config.image_size
+    state = init_state(task)
+    real = np.stack([images(7, 16).repeat(size // 16, 1).repeat(size // 16, 2)] * task.n_critic)
+    batch = {"image": real if task.n_critic > 1 else real[0]}
+    step = jax.jit(train.keyed_train_step(task, 0))
+    for _ in range(2):
+        state, metrics = step(state, batch)
+        assert all(np.isfinite(float(v)) for v in metrics.values())
+    for leaf in jax.tree.leaves(state):
+        assert leaf.dtype in (jnp.float32, jnp.int32), leaf.dtype
+    assert task.generate(state, KEY, 4).dtype == jnp.float32
 
 
 def test_trainer_runs_on_a_mocked_catalog_dataset(tmp_path, cache_dir):
@@ -107,43 +141,35 @@ def test_trainer_runs_on_a_mocked_catalog_dataset(tmp_path, cache_dir):
     assert (tmp_path / "run" / "samples" / "samples_0000002.png").exists()
 
 
-def test_bfloat16_compute_keeps_float32_state_and_stays_finite(data_dir, task_and_batches):
-    _, batches = task_and_batches
-    config = tiny_config(data_dir, compute_dtype="bfloat16")
-    task = create_task(config, data.dataset_info("digits", batches))
-    state = task.init_state()
-    step = jax.jit(task.train_step)
-    for batch in batches * 2:
-        state, metrics = step(state, batch)
-        assert all(np.isfinite(float(v)) for v in metrics.values())
-    for leaf in jax.tree.leaves(state):
-        assert leaf.dtype in (jnp.float32, jnp.int32), leaf.dtype
-    assert task.images(state, {})["samples"].dtype == jnp.float32
+BAD_SETTINGS = {
+    "unknown loss": ({"loss": "wgan"}, r"config\.loss.*hinge"),
+    "no critic update": ({"n_critic": 0}, "n_critic=0 must be >= 1"),
+    "negative penalty": ({"gp_weight": -1.0}, "gp_weight=-1.0 must be >= 0"),
+    "model of another family": ({"model.name": "conv_vae"}, "'conv_vae'.*vae model.*dcgan"),
+    "spectral norm unsupported": ({"model.spectral_norm": True}, "model.name=sndcgan"),
+    "unknown schedule": ({"optimizer.schedule": "cosine"}, "optimizer.schedule.*constant, linear"),
+    "wrong size for the model": ({"model.name": "sngan32"}, "image_size=32"),
+}
 
 
-def test_moving_average_generator_follows_its_recursion(data_dir, task_and_batches):
-    _, batches = task_and_batches
-    decay = 0.5
-    task = create_task(tiny_config(data_dir, ema_decay=decay), data.dataset_info("digits", batches))
-    state = task.init_state()
-    expected = state.g_params
-    step = jax.jit(task.train_step)
-    for batch in batches:
-        state, _ = step(state, batch)
-        expected = jax.tree.map(lambda e, p: decay * e + (1 - decay) * p, expected, state.g_params)
-    for want, got in zip(
-        jax.tree.leaves(expected), jax.tree.leaves(state.g_ema_params), strict=True
-    ):
-        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
-    assert not np.allclose(
-        jax.tree.leaves(state.g_ema_params)[0], jax.tree.leaves(state.g_params)[0]
-    )
+@pytest.mark.parametrize("case", list(BAD_SETTINGS))
+def test_bad_settings_are_user_errors_naming_the_setting(case):
+    overrides, message = BAD_SETTINGS[case]
+    with pytest.raises(UserError, match=message):
+        create_task(tiny_config(**overrides), DIGITS)
 
 
-def test_without_moving_average_samples_come_from_the_current_weights(task_and_batches):
-    task, batches = task_and_batches  # tiny config: ema_decay 0
-    state, _ = jax.jit(task.train_step)(task.init_state(), batches[0])
-    for a, b in zip(
-        jax.tree.leaves(state.g_ema_params), jax.tree.leaves(state.g_params), strict=True
-    ):
-        np.testing.assert_array_equal(a, b)
+def test_stacked_batches_reach_the_critic_updates_and_the_step_is_pure(data_dir):
+    task = create_task(tiny_config(n_critic=2, r1_weight=1.0), DIGITS)
+    source = data.open_source("digits", "train", data_dir)
+    iterator = data.pipeline.train_iterator(
+        source, data.get_spec("digits"), image_size=16, global_batch_size=16, rows=slice(0, 16),
+        seed=0, num_threads=1, prefetch=1, batches_per_step=2,
+    )  # fmt: skip
+    batches = [next(iterator) for _ in range(2)]
+    assert batches[0]["image"].shape == (2, 16, 16, 16, 1)
+    assert not np.array_equal(batches[0]["image"][0], batches[0]["image"][1])
+    state = init_state(task)
+    step = jax.jit(train.keyed_train_step(task, 0))
+    once = parallel.to_host(step(state, batches[0])[1])
+    assert parallel.to_host(step(state, batches[0])[1]) == once  # pure in state, batch and key

@@ -14,8 +14,10 @@ REFERENCE_64PX_RGB = {"generator": 3_576_704, "discriminator": 2_765_568}
 
 
 def build(image_size: int, channels: int = 3, width: int = 64):
-    config = ml_collections.ConfigDict(dict(latent_dim=100, g_width=width, d_width=width))
-    return get_model("dcgan")(config, image_size, channels)
+    config = ml_collections.ConfigDict(
+        dict(latent_dim=100, g_width=width, d_width=width, spectral_norm=False)
+    )
+    return get_model("dcgan", "gan")(config, image_size, channels)
 
 
 def init_shapes(models, image_size: int, channels: int):
@@ -103,4 +105,4 @@ def test_unproducible_image_size_is_a_user_error(image_size):
 
 def test_unknown_model_names_the_setting_and_the_choices():
     with pytest.raises(UserError, match=r"config\.model\.name.*dcgan"):
-        get_model("stylegan9")
+        get_model("stylegan9", "gan")

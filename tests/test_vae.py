@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
-from cnngen_jax import parallel, train
+from cnngen_jax import train
 from cnngen_jax.data import DatasetInfo
 from cnngen_jax.errors import UserError
 from cnngen_jax.tasks import create_task
@@ -23,7 +23,7 @@ from cnngen_jax.tasks.vae import (
     importance_weighted_nll,
     log_likelihood,
 )
-from tests.conftest import run_main, tiny_config, tiny_flags
+from tests.conftest import KEY, init_state, run_main, tiny_config, tiny_flags
 
 DIGITS = DatasetInfo("digits", 1, 10, 1500)
 
@@ -165,7 +165,7 @@ def task():
 
 @pytest.fixture(scope="module")
 def state(task):
-    return jax.jit(task.init_state)()
+    return init_state(task)
 
 
 def test_k1_bound_is_the_one_sample_elbo_and_more_samples_never_loosen_it(task, state):
@@ -194,34 +194,34 @@ def test_k1_bound_is_the_one_sample_elbo_and_more_samples_never_loosen_it(task, 
 def test_shapes(size, channels, likelihood):
     config = vae_tiny_config(image_size=size, **{"model.likelihood": likelihood})
     task = create_task(config, DatasetInfo("x", channels, None, 10))
-    state = jax.eval_shape(task.init_state)
+    state = jax.eval_shape(task.init_state, KEY)
     examples = {"image": jax.ShapeDtypeStruct((16, size, size, channels), jnp.float32)}
-    pictures = jax.eval_shape(task.images, state, examples)
+    pictures = jax.eval_shape(task.images, state, examples, KEY)
     assert {k: v.shape for k, v in pictures.items()} == {
         "samples": (16, size, size, channels),
         "reconstructions": (16, size, size, channels),  # 8 pairs in a 4-column grid
         "interpolations": (16, size, size, channels),  # 4 rows of 4 steps
     }
-    _, metrics = jax.eval_shape(task.train_step, state, examples)
+    _, metrics = jax.eval_shape(task.train_step, state, examples, KEY)
     assert all(m.shape == () for m in metrics.values())
     assert ("log_scale" in state.params) == (likelihood == "gaussian")
 
 
 def test_bfloat16_compute_keeps_parameters_and_losses_float32():
     task = create_task(vae_tiny_config(compute_dtype="bfloat16"), DIGITS)
-    state = jax.eval_shape(task.init_state)
+    state = jax.eval_shape(task.init_state, KEY)
     examples = {"image": jax.ShapeDtypeStruct((16, 16, 16, 1), jnp.float32)}
-    new_state, metrics = jax.eval_shape(task.train_step, state, examples)
+    new_state, metrics = jax.eval_shape(task.train_step, state, examples, KEY)
     leaves = jax.tree.leaves(new_state.params) + list(metrics.values())
     assert {leaf.dtype for leaf in leaves} == {jnp.dtype(jnp.float32)}
-    pictures = jax.eval_shape(task.images, state, examples)
+    pictures = jax.eval_shape(task.images, state, examples, KEY)
     assert {p.dtype for p in pictures.values()} == {jnp.dtype(jnp.float32)}
 
 
 def test_pictures_pair_inputs_with_reconstructions_in_range(task, state):
     images = random_images(8, 16)
     examples = {"image": images}
-    pictures = jax.jit(task.images)(state, examples)
+    pictures = jax.jit(task.images)(state, examples, KEY)
     np.testing.assert_array_equal(pictures["reconstructions"][0::2], examples["image"][:8])
     for batch in pictures.values():
         assert float(jnp.min(batch)) >= -1 and float(jnp.max(batch)) <= 1
@@ -232,13 +232,13 @@ def test_evaluation_counts_real_examples_only_and_is_deterministic(task, state):
     mask = np.ones((2, 16), np.float32)
     mask[1, 10:] = 0
     batches = [{"image": images[i], "mask": mask[i]} for i in range(2)]
-    result = task.evaluate(state, lambda: iter(batches))
+    result = task.evaluate(state, lambda: iter(batches), KEY)
     padding = images[1].copy()
     padding[10:] = images[0, 10:]
     batches[1] = {"image": padding, "mask": mask[1]}
-    assert task.evaluate(state, lambda: iter(batches)) == result
+    assert task.evaluate(state, lambda: iter(batches), KEY) == result
     # Undoing the masked mean by hand: 26 real images, one eps per (batch, row).
-    sums = [task._eval_batch(state.params, b, i) for i, b in enumerate(batches)]
+    sums = [task._eval_batch(state.params, b, KEY, i) for i, b in enumerate(batches)]
     np.testing.assert_allclose(
         result["test_nelbo"], sum(float(s["nelbo"]) for s in sums) / 26, rtol=1e-6
     )
@@ -251,35 +251,6 @@ def test_user_errors_name_the_setting():
         create_task(vae_tiny_config(image_size=24), DIGITS)
     with pytest.raises(UserError, match="model.likelihood"):
         create_task(vae_tiny_config(**{"model.likelihood": "poisson"}), DIGITS)
-
-
-def test_one_device_and_eight_devices_take_the_same_steps():
-    # The Gaussian likelihood here: the Bernoulli one runs in the training tests below.
-    task = create_task(vae_tiny_config(**{"model.likelihood": "gaussian"}), DIGITS)
-    state = parallel.to_host(jax.jit(task.init_state)())
-    batches = [{"image": random_images(i, 16)} for i in range(2)]
-    results = []
-    for devices in (jax.devices()[:1], jax.devices()):
-        mesh = parallel.make_mesh(devices)
-        replicated = parallel.replicated(mesh)
-        current = jax.device_put(state, replicated)
-        step = jax.jit(
-            task.train_step,
-            in_shardings=(replicated, parallel.batch_sharded(mesh)),
-            out_shardings=(replicated, replicated),
-            donate_argnums=0,
-        )
-        for batch in batches:
-            current, metrics = step(current, batch)
-        results.append((parallel.to_host(current), parallel.to_host(metrics)))
-    (state_1, metrics_1), (state_8, metrics_8) = results
-    for key in metrics_1:
-        np.testing.assert_allclose(metrics_1[key], metrics_8[key], rtol=1e-5, err_msg=key)
-    for a, b in zip(jax.tree.leaves(state_1), jax.tree.leaves(state_8), strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
-
-
-# --- whole runs -------------------------------------------------------------------------------
 
 
 def test_training_improves_the_test_elbo(tmp_path, data_dir, cache_dir):

@@ -1,0 +1,71 @@
+"""What every registered recipe owes the trainer, checked once per recipe rather than copied per
+family: two finite steps, the same steps on one or eight devices, and an exact resume."""
+
+import json
+import shutil
+
+import jax
+import numpy as np
+import pytest
+
+from cnngen_jax import data, parallel, train
+from cnngen_jax.tasks import create_task
+from tests.conftest import FAMILIES, init_state, run_steps, tiny_config
+
+TIMING = {"steps_per_sec", "images_per_sec"}
+
+
+def training_batches(config, data_dir: str, task, count: int) -> list[dict]:
+    source = data.open_source("digits", "train", data_dir)
+    iterator = data.pipeline.train_iterator(
+        source, data.get_spec("digits"), image_size=config.image_size,
+        global_batch_size=config.batch_size, rows=slice(0, config.batch_size), seed=0,
+        num_threads=1, prefetch=1, batches_per_step=task.batches_per_step,
+    )  # fmt: skip
+    return [next(iterator) for _ in range(count)]
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_one_device_and_eight_devices_take_the_same_steps(family, data_dir):
+    config = tiny_config(data_dir, family=family)
+    task = create_task(
+        config, data.dataset_info("digits", data.open_source("digits", "train", data_dir))
+    )
+    batches = training_batches(config, data_dir, task, 2)
+    assert len(jax.devices()) == 8
+    state = parallel.to_host(init_state(task))
+    state_1, metrics_1 = run_steps(task, state, batches, jax.devices()[:1])
+    state_8, metrics_8 = run_steps(task, state, batches, jax.devices())
+    for m1, m8 in zip(metrics_1, metrics_8, strict=True):
+        assert m1.keys() == m8.keys()
+        for key in m1:
+            assert np.isfinite(m1[key]), key
+            np.testing.assert_allclose(m1[key], m8[key], rtol=1e-4, atol=1e-6, err_msg=key)
+    # Adam divides by the gradient's scale, so a parameter whose gradient is rounding noise (a
+    # bias that cancels between real and fake terms) moves by about +-lr on either side: the
+    # states agree to a few learning rates, the metrics above to float tolerance.
+    for a, b in zip(jax.tree.leaves(state_1), jax.tree.leaves(state_8), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-3)
+
+
+def read_metrics(workdir) -> list[dict]:
+    lines = (workdir / "metrics.jsonl").read_text().splitlines()
+    return [{k: v for k, v in json.loads(line).items() if k not in TIMING} for line in lines]
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_a_resumed_run_logs_what_an_uninterrupted_one_does(family, data_dir, cache_dir, tmp_path):
+    # The same num_train_steps throughout: it sets the length of a decaying learning rate.
+    config = tiny_config(data_dir, cache_dir, family=family, num_train_steps=4)
+    config.checkpoint_every_steps = config.sample_every_steps = 2
+    config.eval_every_steps = 0
+    train.train_and_evaluate(config, str(tmp_path))
+    uninterrupted = read_metrics(tmp_path)
+    shutil.rmtree(tmp_path / "checkpoints" / "4")  # as if stopped after the save at step 2
+    train.train_and_evaluate(config, str(tmp_path))
+    resumed = read_metrics(tmp_path)
+    assert [m["step"] for m in resumed] == [1, 2, 3, 4]
+    for a, b in zip(uninterrupted, resumed, strict=True):
+        assert a.keys() == b.keys()
+        for key in a:
+            np.testing.assert_allclose(a[key], b[key], rtol=1e-6, err_msg=f"{key} at {a['step']}")
