@@ -3,15 +3,19 @@
     python -m cnngen_jax.benchmark [--out=bench.json] [--cases=dcgan-32-b128,vae]
                                    [--repeats=N] [--torch/--no-torch]
 
-A case is `FAMILY-SIZE-bBATCH` (the family's `configs/FAMILY.py` at that image size and global
-batch) or `FAMILY` (its config as it is). Per case it measures:
+A case is `FAMILY[:PRESET][-SIZE-bBATCH][@KEY=VALUE...]`: the family's `configs/FAMILY.py` (at
+its preset, image size and global batch, with config overrides), always fed the embedded digits
+(catalog data may be absent), e.g. `dcgan-32-b128`, `vae`, `sngan:cifar10-32-b64` (the
+published SNGAN widths, n_critic 5) or `sngan:cifar10-32-b64@model.spectral_norm=False`. Per case
+it measures:
 
 * steady-state train iterations/s and images/s: the task's `train_step` jitted as
   `cnngen_jax.train` jits it (mesh shardings, donated state) and fed by the real Grain pipeline
   through `parallel.global_batch`; after warm-up, the median of timed windows, each window
-  whole steps blocking on the result. For the DCGAN the PyTorch reference
-  (`cnngen_jax.torch_dcgan`) runs in the same process, contiguous and `channels_last`, its windows
-  interleaved with JAX's (A B C A B C ...) so machine noise hits every implementation alike;
+  whole steps blocking on the result. For the DCGAN (`cnngen_jax.torch_dcgan`) and SNGAN-32
+  (`SNGANIteration` of tests/torch_gan_references.py, Mimicry's layout and iteration) a PyTorch
+  reference runs in the same process, contiguous and `channels_last`, its windows interleaved
+  with JAX's (A B C A B C ...) so machine noise hits every implementation alike;
 * in fresh subprocesses: the train step's compile time with an empty persistent compilation
   cache and again reusing it, wall time from process start to the first completed step and the
   RSS high-water mark (`ru_maxrss`) after a few steps, for JAX and for the faster PyTorch layout;
@@ -22,6 +26,7 @@ JSON keeps every window and the load average before and after.
 """
 
 import argparse
+import ast
 import dataclasses
 import datetime
 import importlib.metadata
@@ -54,7 +59,10 @@ from cnngen_jax.kernels import onednn
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CASES = ("dcgan-32-b64", "dcgan-32-b128", "dcgan-64-b64", "dcgan-64-b128", "vae")
-_CASE = re.compile(r"(?P<family>[a-z_][a-z0-9_]*)(?:-(?P<size>\d+)-b(?P<batch>\d+))?")
+_CASE = re.compile(
+    r"(?P<family>[a-z_][a-z0-9_]*)(?::(?P<preset>[a-z0-9_]+))?(?:-(?P<size>\d+)-b(?P<batch>\d+))?"
+    r"(?P<overrides>(?:@[a-z_.]+=[^@]+)*)"
+)
 _MIB = 1024  # ru_maxrss is in KiB on Linux
 TORCH_LAYOUTS = {"torch": False, "torch_channels_last": True}
 NOTES = (
@@ -89,7 +97,10 @@ def case_config(spec: str, data_dir: str = "") -> ml_collections.ConfigDict | No
     """The config of case `spec`, or None (with a printed note) if its family has no config."""
     match = _CASE.fullmatch(spec)
     if not match:
-        raise UserError(f"case {spec!r} is not FAMILY or FAMILY-SIZE-bBATCH, e.g. dcgan-32-b128")
+        raise UserError(
+            f"case {spec!r} is not FAMILY[:PRESET][-SIZE-bBATCH][@KEY=VALUE...], e.g. "
+            "dcgan-32-b128 or sngan:cifar10-32-b64"
+        )
     path = ROOT / "configs" / f"{match['family']}.py"
     if not path.exists():
         print(f"note: skipping case {spec}: {path.relative_to(ROOT)} does not exist", flush=True)
@@ -97,17 +108,35 @@ def case_config(spec: str, data_dir: str = "") -> ml_collections.ConfigDict | No
     module_spec = importlib.util.spec_from_file_location(f"configs.{match['family']}", path)
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)
-    config = module.get_config()
+    config = module.get_config(match["preset"]) if match["preset"] else module.get_config()
     if match["size"]:
         config.image_size, config.batch_size = int(match["size"]), int(match["batch"])
+    for override in filter(None, match["overrides"].split("@")):
+        key, value = override.split("=", 1)
+        *parents, leaf = key.split(".")
+        node = config
+        for parent in parents:
+            node = node[parent]
+        node[leaf] = type(node[leaf])(_literal(value))
+    config.dataset = "digits"
     config.data_dir = data_dir
     config.compilation_cache_dir = ""  # only the subprocesses measure the cache
     return config
 
 
+def _literal(value: str) -> Any:
+    """A Python literal (`False`, `5`, `1e-4`), or the text itself (`hinge`)."""
+    try:
+        return ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return value
+
+
 def case_name(spec: str, config: ml_collections.ConfigDict) -> str:
     """`spec` with the size and batch spelled out (`vae` -> `vae-32-b64`)."""
-    return f"{_CASE.fullmatch(spec)['family']}-{config.image_size}-b{config.batch_size}"
+    match = _CASE.fullmatch(spec)
+    family = match["family"] + (f":{match['preset']}" if match["preset"] else "")
+    return f"{family}-{config.image_size}-b{config.batch_size}{match['overrides']}"
 
 
 class JaxTrainer:
@@ -189,18 +218,38 @@ def interleaved(
 def torch_runner(
     config: ml_collections.ConfigDict, channels: int, channels_last: bool, iterator: Iterator
 ) -> Callable[[int], None]:
-    """The PyTorch reference DCGAN fed by the same pipeline (NHWC batches viewed as NCHW)."""
+    """The PyTorch reference fed by the same pipeline (NHWC batches viewed as NCHW)."""
     import torch
 
-    from cnngen_jax import torch_dcgan
+    if config.model.name == "dcgan":
+        from cnngen_jax import torch_dcgan
 
-    model = torch_dcgan.build(**_torch_args(config, channels), channels_last=channels_last)
+        model = torch_dcgan.build(**_torch_args(config, channels), channels_last=channels_last)
+    else:
+        model = _torch_references().SNGANIteration(
+            channels,
+            config.model.latent_dim,
+            config.model.g_width,
+            config.model.d_width,
+            config.n_critic,
+            channels_last,
+        )
 
     def run(steps: int) -> None:
         for _ in range(steps):
-            model.step(torch.from_numpy(next(iterator)["image"]).permute(0, 3, 1, 2))
+            images = torch.from_numpy(next(iterator)["image"])
+            model.step(images.permute(*range(images.ndim - 3), -1, -3, -2))
 
     return run
+
+
+def _torch_references() -> Any:
+    """tests/torch_gan_references.py: PyTorch twins of the reference implementations."""
+    path = ROOT / "tests" / "torch_gan_references.py"
+    spec = importlib.util.spec_from_file_location("torch_gan_references", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _torch_args(config: ml_collections.ConfigDict, channels: int) -> dict[str, int]:
@@ -214,7 +263,10 @@ def _torch_args(config: ml_collections.ConfigDict, channels: int) -> dict[str, i
 
 
 def has_torch_reference(config: ml_collections.ConfigDict, settings: Settings) -> bool:
-    return settings.torch and config.model.name == "dcgan" and torch_version() is not None
+    reference = config.model.name == "dcgan" or (
+        config.model.name == "sngan32" and config.loss == "hinge" and not config.gp_weight
+    )
+    return settings.torch and reference and torch_version() is not None
 
 
 def torch_version() -> str | None:
@@ -327,7 +379,7 @@ def fresh_processes(
         for name, steps in (("jax_cold_cache", 1), ("jax_warm_cache", settings.probe_steps)):
             probe = json.dumps({**args, "steps": steps})
             results[name] = spawn("cnngen_jax.benchmark", [f"--probe={probe}"])
-    if torch_layout is not None:
+    if torch_layout is not None and config.model.name == "dcgan":  # the DCGAN's probe only
         torch_args = {**_torch_args(config, channels), "batch_size": config.batch_size}
         torch_args.update(channels_last=TORCH_LAYOUTS[torch_layout], steps=settings.probe_steps)
         results[torch_layout] = spawn("cnngen_jax.torch_dcgan", [json.dumps(torch_args)])

@@ -6,7 +6,8 @@ D, trained with the hinge loss and one discriminator update per generator update
 
 Presets (`--config=configs/sndcgan.py:NAME`):
 
-- `digits` (default): the embedded digits at the paper's widths.
+- `digits` (default): the embedded digits, networks at half the paper's widths, so that it
+  trains in minutes on 2 CPU cores.
 - `cifar10`: the paper's CIFAR-10 network (z 128, widths 512...64 in G and 64...512 in D) with
   Adam setting B of its Table 1 (lr 1e-4, betas 0.5, 0.999, one D update per G update), batch
   64, 100k generator updates. The paper's Table 2 reports, for SN-GAN with this network and the
@@ -45,6 +46,8 @@ def cifar10() -> ml_collections.ConfigDict:
 def digits() -> ml_collections.ConfigDict:
     config = cifar10()
     config.dataset = "digits"
+    config.model.g_width = 32
+    config.model.d_width = 32
     config.optimizer.g_learning_rate = 2e-4
     config.optimizer.d_learning_rate = 2e-4
     config.num_train_steps = 1000
@@ -54,5 +57,8 @@ def digits() -> ml_collections.ConfigDict:
     return config
 
 
+PRESETS = {"digits": digits, "cifar10": cifar10}
+
+
 def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
-    return common.preset(preset, {"digits": digits, "cifar10": cifar10})
+    return common.preset(preset, PRESETS)

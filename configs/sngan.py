@@ -6,7 +6,7 @@ five discriminator updates per generator update, Adam(2e-4, 0.0, 0.9) with linea
 
 Presets (`--config=configs/sngan.py:NAME`):
 
-- `digits` (default): the embedded digits, with networks narrowed to g_width = d_width = 64 and
+- `digits` (default): the embedded digits, with networks narrowed to g_width = d_width = 32 and
   2 discriminator updates per generator update so that it trains in minutes on 2 CPU cores.
 - `cifar10`: the published recipe as Mimicry trains it (`torch_mimicry/nets/sngan/sngan_32.py`;
   batch 64, 100k generator steps, ngf 256, ndf 128, z 128). Mimicry's README reports FID
@@ -47,8 +47,8 @@ def cifar10() -> ml_collections.ConfigDict:
 def digits() -> ml_collections.ConfigDict:
     config = cifar10()
     config.dataset = "digits"
-    config.model.g_width = 64
-    config.model.d_width = 64
+    config.model.g_width = 32
+    config.model.d_width = 32
     config.n_critic = 2
     config.num_train_steps = 1000
     config.sample_every_steps = 100
@@ -57,5 +57,8 @@ def digits() -> ml_collections.ConfigDict:
     return config
 
 
+PRESETS = {"digits": digits, "cifar10": cifar10}
+
+
 def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
-    return common.preset(preset, {"digits": digits, "cifar10": cifar10})
+    return common.preset(preset, PRESETS)

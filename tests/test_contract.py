@@ -53,7 +53,13 @@ def read_metrics(workdir) -> list[dict]:
     return [{k: v for k, v in json.loads(line).items() if k not in TIMING} for line in lines]
 
 
-@pytest.mark.parametrize("family", list(FAMILIES))
+# One recipe per kind of train state: BatchNorm in both networks and the fused step (dcgan),
+# spectral-norm vectors, stacked batches and the critic scan (sngan; wgan_gp and sndcgan hold
+# subsets of these), and the VAE's single network.
+RESUME_FAMILIES = ["dcgan", "sngan", "vae"]
+
+
+@pytest.mark.parametrize("family", RESUME_FAMILIES)
 def test_a_resumed_run_logs_what_an_uninterrupted_one_does(family, data_dir, cache_dir, tmp_path):
     # The same num_train_steps throughout: it sets the length of a decaying learning rate.
     config = tiny_config(data_dir, cache_dir, family=family, num_train_steps=4)

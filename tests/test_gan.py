@@ -5,7 +5,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import tensorflow_datasets as tfds
 
 from cnngen_jax import data, optim, parallel, train
 from cnngen_jax.data import DatasetInfo
@@ -116,9 +115,8 @@ def test_moving_average_generator_follows_its_recursion():
     assert_trees_close(plain.g_ema_params, plain.generator.params, 0, 0)
 
 
-@pytest.mark.parametrize("family", ["dcgan", "sngan"])
-def test_bfloat16_compute_keeps_float32_state_and_stays_finite(family):
-    config = tiny_config(family=family, compute_dtype="bfloat16")
+def test_bfloat16_compute_keeps_float32_state_and_stays_finite():
+    config = tiny_config(compute_dtype="bfloat16")
     task = create_task(config, DIGITS)
     size = config.image_size
     state = init_state(task)
@@ -131,14 +129,6 @@ def test_bfloat16_compute_keeps_float32_state_and_stays_finite(family):
     for leaf in jax.tree.leaves(state):
         assert leaf.dtype in (jnp.float32, jnp.int32), leaf.dtype
     assert task.generate(state, KEY, 4).dtype == jnp.float32
-
-
-def test_trainer_runs_on_a_mocked_catalog_dataset(tmp_path, cache_dir):
-    config = tiny_config(str(tmp_path / "tfds"), cache_dir, dataset="cifar10", num_train_steps=2)
-    with tfds.testing.mock_data(num_examples=40, policy=tfds.testing.MockPolicy.USE_CODE):
-        scalars = train.train_and_evaluate(config, str(tmp_path / "run"))
-    assert scalars and all(np.isfinite(v) for v in scalars.values())
-    assert (tmp_path / "run" / "samples" / "samples_0000002.png").exists()
 
 
 BAD_SETTINGS = {

@@ -435,3 +435,51 @@ class StandardCNNDiscriminator(nn.Module):
         h = self.main(x)
         h = torch.flatten(h, 1) if self.head == "flatten" else torch.sum(h, dim=(2, 3))
         return self.linear(h)
+
+
+# --------------------------------------------------------------------------------------------
+# The SNGAN iteration as Mimicry trains it, for the benchmark (python -m cnngen_jax.benchmark).
+# --------------------------------------------------------------------------------------------
+
+
+class SNGANIteration:
+    """n_critic hinge-loss D updates, each on its own real batch and detached fakes of fresh
+    latents, then one G update on fresh latents; Adam(2e-4, (0.0, 0.9)) for both, as Mimicry's
+    trainer. `channels_last` converts the networks and inputs to that memory format."""
+
+    def __init__(
+        self,
+        channels: int = 3,
+        nz: int = 128,
+        ngf: int = 256,
+        ndf: int = 128,
+        n_critic: int = 5,
+        channels_last: bool = False,
+    ) -> None:
+        self.generator, self.discriminator = SNGANGenerator32(nz, ngf), SNGANDiscriminator32(ndf)
+        self.generator.c5 = nn.Conv2d(ngf, channels, 3, 1, padding=1)
+        self.discriminator.block1 = DBlockOptimized(channels, ndf)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        for net in (self.generator, self.discriminator):
+            net.to(memory_format=self.memory_format).train()
+        self.g_opt = torch.optim.Adam(self.generator.parameters(), 2e-4, betas=(0.0, 0.9))
+        self.d_opt = torch.optim.Adam(self.discriminator.parameters(), 2e-4, betas=(0.0, 0.9))
+        self.nz, self.n_critic = nz, n_critic
+
+    def step(self, reals: torch.Tensor) -> tuple[float, float]:
+        """One iteration on `reals` of shape (n_critic, B, C, H, W)."""
+        batch = reals.shape[1]
+        for real in reals:
+            real = real.contiguous(memory_format=self.memory_format)
+            with torch.no_grad():
+                fake = self.generator(torch.randn(batch, self.nz))
+            self.d_opt.zero_grad(set_to_none=True)
+            d_loss = F.relu(1 - self.discriminator(real)).mean()
+            d_loss = d_loss + F.relu(1 + self.discriminator(fake)).mean()
+            d_loss.backward()
+            self.d_opt.step()
+        self.g_opt.zero_grad(set_to_none=True)
+        g_loss = -self.discriminator(self.generator(torch.randn(batch, self.nz))).mean()
+        g_loss.backward()
+        self.g_opt.step()
+        return float(d_loss), float(g_loss)
