@@ -263,8 +263,9 @@ def _torch_args(config: ml_collections.ConfigDict, channels: int) -> dict[str, i
 
 
 def has_torch_reference(config: ml_collections.ConfigDict, settings: Settings) -> bool:
+    sngan = config.model.name == "sngan32" and config.model.spectral_norm
     reference = config.model.name == "dcgan" or (
-        config.model.name == "sngan32" and config.loss == "hinge" and not config.gp_weight
+        sngan and config.loss == "hinge" and not config.gp_weight and not config.r1_weight
     )
     return settings.torch and reference and torch_version() is not None
 

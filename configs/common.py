@@ -81,6 +81,32 @@ def gan() -> ml_collections.ConfigDict:
     return config
 
 
+def published_cifar10_run(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """The run length of the published CIFAR-10 recipes: batch 64, 100k generator updates."""
+    config.dataset = "cifar10"
+    config.batch_size = 64
+    config.num_train_steps = 100_000
+    config.sample_every_steps = 1000
+    config.checkpoint_every_steps = 5000
+    config.eval.num_samples = 10_000
+    return config
+
+
+def digits_run(
+    config: ml_collections.ConfigDict, width: int, n_critic: int
+) -> ml_collections.ConfigDict:
+    """A recipe shrunk to train on the embedded digits in minutes on 2 CPU cores: networks of
+    `width`, `n_critic` critic updates, 1000 generator updates."""
+    config.dataset = "digits"
+    config.model.g_width = config.model.d_width = width
+    config.n_critic = n_critic
+    config.num_train_steps = 1000
+    config.sample_every_steps = 100
+    config.checkpoint_every_steps = 200
+    config.eval.num_samples = 2000
+    return config
+
+
 def preset(name: str | None, presets: dict) -> ml_collections.ConfigDict:
     """The config built by `presets[name]` (`--config=FILE:NAME`; no name: the first one)."""
     if not name:

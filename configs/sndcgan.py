@@ -23,37 +23,22 @@ from configs import common
 
 def cifar10() -> ml_collections.ConfigDict:
     config = common.gan()
-    config.dataset = "cifar10"
     config.model.name = "sndcgan"
     config.model.latent_dim = 128
     config.model.g_width = 64  # 8x this at 4x4, halved per layer: 512, 256, 128, 64
     config.model.d_width = 64  # 64, 64, 128, 128, 256, 256, 512
     config.model.spectral_norm = True
     config.loss = "hinge"
-    config.n_critic = 1
     config.optimizer.g_learning_rate = 1e-4
     config.optimizer.d_learning_rate = 1e-4
     config.optimizer.b1 = 0.5
     config.optimizer.b2 = 0.999
-    config.batch_size = 64
-    config.num_train_steps = 100_000
-    config.sample_every_steps = 1000
-    config.checkpoint_every_steps = 5000
-    config.eval.num_samples = 10_000
-    return config
+    return common.published_cifar10_run(config)
 
 
 def digits() -> ml_collections.ConfigDict:
-    config = cifar10()
-    config.dataset = "digits"
-    config.model.g_width = 32
-    config.model.d_width = 32
-    config.optimizer.g_learning_rate = 2e-4
-    config.optimizer.d_learning_rate = 2e-4
-    config.num_train_steps = 1000
-    config.sample_every_steps = 100
-    config.checkpoint_every_steps = 200
-    config.eval.num_samples = 2000
+    config = common.digits_run(cifar10(), width=32, n_critic=1)
+    config.optimizer.g_learning_rate = config.optimizer.d_learning_rate = 2e-4
     return config
 
 

@@ -23,7 +23,6 @@ from configs import common
 
 def cifar10() -> ml_collections.ConfigDict:
     config = common.gan()
-    config.dataset = "cifar10"
     config.model.name = "sngan32"
     config.model.latent_dim = 128
     config.model.g_width = 256
@@ -36,25 +35,11 @@ def cifar10() -> ml_collections.ConfigDict:
     config.optimizer.b1 = 0.0
     config.optimizer.b2 = 0.9
     config.optimizer.schedule = "linear"
-    config.batch_size = 64
-    config.num_train_steps = 100_000
-    config.sample_every_steps = 1000
-    config.checkpoint_every_steps = 5000
-    config.eval.num_samples = 10_000
-    return config
+    return common.published_cifar10_run(config)
 
 
 def digits() -> ml_collections.ConfigDict:
-    config = cifar10()
-    config.dataset = "digits"
-    config.model.g_width = 32
-    config.model.d_width = 32
-    config.n_critic = 2
-    config.num_train_steps = 1000
-    config.sample_every_steps = 100
-    config.checkpoint_every_steps = 200
-    config.eval.num_samples = 2000
-    return config
+    return common.digits_run(cifar10(), width=32, n_critic=2)
 
 
 PRESETS = {"digits": digits, "cifar10": cifar10}

@@ -18,44 +18,20 @@ Presets (`--config=configs/wgan_gp.py:NAME`):
 
 import ml_collections
 
-from configs import common
+from configs import common, sngan
 
 
 def cifar10() -> ml_collections.ConfigDict:
-    config = common.gan()
-    config.dataset = "cifar10"
+    config = sngan.cifar10()  # the same networks, optimizer, schedule and run as Mimicry's SNGAN
     config.model.name = "wgan_gp32"
-    config.model.latent_dim = 128
-    config.model.g_width = 256
-    config.model.d_width = 128
     config.model.spectral_norm = False
     config.loss = "wasserstein"
     config.gp_weight = 10.0
-    config.n_critic = 5
-    config.optimizer.g_learning_rate = 2e-4
-    config.optimizer.d_learning_rate = 2e-4
-    config.optimizer.b1 = 0.0
-    config.optimizer.b2 = 0.9
-    config.optimizer.schedule = "linear"
-    config.batch_size = 64
-    config.num_train_steps = 100_000
-    config.sample_every_steps = 1000
-    config.checkpoint_every_steps = 5000
-    config.eval.num_samples = 10_000
     return config
 
 
 def digits() -> ml_collections.ConfigDict:
-    config = cifar10()
-    config.dataset = "digits"
-    config.model.g_width = 32
-    config.model.d_width = 32
-    config.n_critic = 2
-    config.num_train_steps = 1000
-    config.sample_every_steps = 100
-    config.checkpoint_every_steps = 200
-    config.eval.num_samples = 2000
-    return config
+    return common.digits_run(cifar10(), width=32, n_critic=2)
 
 
 PRESETS = {"digits": digits, "cifar10": cifar10}
