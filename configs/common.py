@@ -93,14 +93,14 @@ def published_cifar10_run(config: ml_collections.ConfigDict) -> ml_collections.C
 
 
 def digits_run(
-    config: ml_collections.ConfigDict, width: int, n_critic: int
+    config: ml_collections.ConfigDict, width: int, n_critic: int, num_train_steps: int = 1000
 ) -> ml_collections.ConfigDict:
     """A recipe shrunk to train on the embedded digits in minutes on 2 CPU cores: networks of
-    `width`, `n_critic` critic updates, 1000 generator updates."""
+    `width`, `n_critic` critic updates, `num_train_steps` generator updates."""
     config.dataset = "digits"
     config.model.g_width = config.model.d_width = width
     config.n_critic = n_critic
-    config.num_train_steps = 1000
+    config.num_train_steps = num_train_steps
     config.sample_every_steps = 100
     config.checkpoint_every_steps = 200
     config.eval.num_samples = 2000

@@ -6,8 +6,9 @@ five discriminator updates per generator update, Adam(2e-4, 0.0, 0.9) with linea
 
 Presets (`--config=configs/sngan.py:NAME`):
 
-- `digits` (default): the embedded digits, with networks narrowed to g_width = d_width = 32 and
-  2 discriminator updates per generator update so that it trains in minutes on 2 CPU cores.
+- `digits` (default): the embedded digits in minutes on 2 CPU cores: networks narrowed to
+  g_width = d_width = 32, one discriminator update per generator update over 1500 steps, and an
+  EMA generator (decay 0.99).
 - `cifar10`: the published recipe as Mimicry trains it (`torch_mimicry/nets/sngan/sngan_32.py`;
   batch 64, 100k generator steps, ngf 256, ndf 128, z 128). Mimicry's README reports FID
   16.77 +- 0.04 and IS 7.97 +- 0.06 (over 3 seeds; 50k generated images against 50k images of
@@ -39,7 +40,11 @@ def cifar10() -> ml_collections.ConfigDict:
 
 
 def digits() -> ml_collections.ConfigDict:
-    return common.digits_run(cifar10(), width=32, n_critic=2)
+    # Measured on the digits (README): one critic update and an EMA generator over more steps
+    # beat n_critic 2 over fewer in the same minutes (domain FID 39.0 against 63.6).
+    config = common.digits_run(cifar10(), width=32, n_critic=1, num_train_steps=1500)
+    config.ema_decay = 0.99
+    return config
 
 
 PRESETS = {"digits": digits, "cifar10": cifar10}
