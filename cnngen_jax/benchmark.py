@@ -448,7 +448,7 @@ def ratios(result: dict[str, Any]) -> dict[str, float]:
     train_figures = result["train"]
     out = {"train": train_figures["jax"]["steps_per_s"] / train_figures[best]["steps_per_s"]}
     processes = result.get("processes", {})
-    for figure in ("start_to_first_step_s", "peak_rss_mib") if processes else ():
+    for figure in ("start_to_first_step_s", "peak_rss_mib") if best in processes else ():
         for jax_name in ("jax_cold_cache", "jax_warm_cache"):
             out[f"{figure}_{jax_name}"] = processes[jax_name][figure] / processes[best][figure]
     return out
@@ -542,7 +542,8 @@ def _process_rows(name: str, case: dict[str, Any]) -> list[tuple[str, ...]]:
     for impl, fig in case.get("processes", {}).items():
         start, rss = _fmt(fig["start_to_first_step_s"]), _fmt(fig["peak_rss_mib"], ".0f")
         rows.append((name if not rows else "", impl, _fmt(fig.get("compile_s")), start, rss))
-    for jax_name in ("jax_cold_cache", "jax_warm_cache") if case["ratios"] and rows else ():
+    with_torch = "start_to_first_step_s_jax_cold_cache" in case["ratios"]
+    for jax_name in ("jax_cold_cache", "jax_warm_cache") if with_torch else ():
         start = _fmt(case["ratios"][f"start_to_first_step_s_{jax_name}"], ".2f", "x")
         rss = _fmt(case["ratios"][f"peak_rss_mib_{jax_name}"], ".2f", "x")
         rows.append(("", f"{jax_name} / PyTorch-best", "", start, rss))

@@ -482,4 +482,4 @@ class SNGANIteration:
         g_loss = -self.discriminator(self.generator(torch.randn(batch, self.nz))).mean()
         g_loss.backward()
         self.g_opt.step()
-        return float(d_loss), float(g_loss)
+        return d_loss.item(), g_loss.item()
