@@ -1,5 +1,6 @@
 """Embedded digits, the global-batch pipeline, and the TFDS catalog path through mock_data."""
 
+import gzip
 import time
 
 import numpy as np
@@ -139,3 +140,32 @@ def test_unprepared_catalog_dataset_fails_fast_with_the_prepare_command(tmp_path
 def test_unknown_dataset_is_a_user_error():
     with pytest.raises(UserError, match="config.dataset"):
         data.get_spec("imagenet_2099")
+
+
+def test_mnist5k_is_prepared_offline_from_the_file_with_a_stable_balanced_split(tmp_path):
+    from cnngen_jax.data import mnist5k
+
+    with gzip.open(mnist5k.source_file(), "rt") as f:
+        rows = np.loadtxt(f, delimiter=",", dtype=np.int64)
+    data.ensure_prepared("mnist5k", str(tmp_path))
+    for split, rank in (("train", slice(0, 400)), ("test", slice(400, 500))):
+        source = data.open_source("mnist5k", split, str(tmp_path))
+        # The rule: of each class's 500 rows (the file is ordered by class), rows 0-399 train
+        # and 400-499 test, in file order.
+        want = np.concatenate([rows[rows[:, -1] == c][rank] for c in range(10)])
+        got_images = np.stack([np.asarray(source[i]["image"]) for i in range(len(source))])
+        got_labels = np.array([int(source[i]["label"]) for i in range(len(source))])
+        assert got_images.shape == (len(want), 28, 28, 1) and got_images.dtype == np.uint8
+        got = np.concatenate([got_images.reshape(len(want), -1), got_labels[:, None]], axis=1)
+        # TFDS stores examples in the order of their keys' hashes: compare as sets of rows.
+        np.testing.assert_array_equal(np.unique(got, axis=0), np.unique(want, axis=0))
+        assert np.bincount(got_labels).tolist() == [rank.stop - rank.start] * 10
+
+
+def test_mnist5k_without_its_file_says_what_to_install(tmp_path, monkeypatch):
+    from cnngen_jax.data import mnist5k
+
+    monkeypatch.setattr(mnist5k, "DISTRIBUTION", "no-such-distribution")
+    with pytest.raises(UserError, match=r"mnist5k.*pip install no-such-distribution"):
+        data.ensure_prepared("mnist5k", str(tmp_path))
+    assert not any(tmp_path.iterdir())  # nothing prepared, nothing downloaded

@@ -74,7 +74,7 @@ def test_critic_scan_is_the_updates_one_after_another():
 
 
 def test_spectral_vectors_change_in_training_only(data_dir):
-    task = create_task(tiny_config(data_dir, family="sngan"), DIGITS)
+    task = create_task(tiny_config(data_dir, family="sngan", n_critic=2), DIGITS)
     state = init_state(task)
     u_before = state.discriminator.collections[SPECTRAL]
     batch = {"image": np.stack([images(6, 16).repeat(2, 1).repeat(2, 2)] * task.n_critic)}

@@ -27,6 +27,7 @@ class DatasetSpec:
 
 DATASETS: dict[str, DatasetSpec] = {
     "digits": DatasetSpec("cnngen_digits", "train", "test", 1, 10, embedded=True),
+    "mnist5k": DatasetSpec("cnngen_mnist5k", "train", "test", 1, 10, embedded=True),
     "mnist": DatasetSpec("mnist", "train", "test", 1, 10),
     "fashion_mnist": DatasetSpec("fashion_mnist", "train", "test", 1, 10),
     "cifar10": DatasetSpec("cifar10", "train", "test", 3, 10),
@@ -71,6 +72,11 @@ def ensure_prepared(name: str, data_dir: str) -> None:
         if not builder.is_prepared():
             import tensorflow_datasets as tfds
 
+            if spec.tfds_name == "cnngen_mnist5k":
+                from cnngen_jax.data import mnist5k
+
+                mnist5k.source_file()  # a clear error, before TFDS starts, if it is absent
+
             tfds.disable_progress_bar()
             builder.download_and_prepare()
 
@@ -104,6 +110,7 @@ def dataset_info(name: str, source: Sequence[Any]) -> DatasetInfo:
 
 def _embedded_builder(spec: DatasetSpec, data_dir: str):
     from cnngen_jax.data.digits import CnngenDigits
+    from cnngen_jax.data.mnist5k import CnngenMnist5k
 
-    builders = {"cnngen_digits": CnngenDigits}
+    builders = {"cnngen_digits": CnngenDigits, "cnngen_mnist5k": CnngenMnist5k}
     return builders[spec.tfds_name](data_dir=data_dir, file_format="array_record")
