@@ -20,5 +20,5 @@ def get_config() -> ml_collections.ConfigDict:
     config.model.g_width = 64  # ngf of the reference
     config.model.d_width = 64  # ndf of the reference
     config.batch_size = 128
-    config.num_train_steps = 600  # ~3.5 minutes on 2 CPU cores; digits recognisable from ~300
+    config.num_train_steps = 600  # 2-3.5 minutes on 2 CPU cores; digits recognisable from ~300
     return config

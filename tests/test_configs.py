@@ -1,4 +1,6 @@
-"""Every config file and preset in configs/ runs two training steps, so none can rot."""
+"""Every config file and preset in configs/ trains, so none can rot: each file's default (its
+`get_config()`) is a family of the contract tests (tests/test_contract.py, shrunk), and every
+other preset trains two steps here at its own widths."""
 
 import contextlib
 import importlib
@@ -9,7 +11,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from cnngen_jax import parallel, train
-from tests.conftest import ROOT
+from tests.conftest import FAMILIES, ROOT
 
 CONFIGS = sorted(
     name[:-3]
@@ -18,18 +20,24 @@ CONFIGS = sorted(
 )
 
 
-def cases() -> list[tuple[str, str | None]]:
+def other_presets() -> list[tuple[str, str]]:
+    """(config, preset) for every preset but the file's default (the first)."""
     found = []
     for name in CONFIGS:
-        module = importlib.import_module(f"configs.{name}")
-        found += [(name, preset) for preset in getattr(module, "PRESETS", [None])]
+        presets = list(getattr(importlib.import_module(f"configs.{name}"), "PRESETS", []))
+        found += [(name, preset) for preset in presets[1:]]
     return found
 
 
-@pytest.mark.parametrize("name,preset", cases())
-def test_config_trains_two_steps(name, preset, data_dir, cache_dir, tmp_path):
-    module = importlib.import_module(f"configs.{name}")
-    config = module.get_config(preset) if preset else module.get_config()  # as FILE:PRESET
+def test_every_config_default_runs_in_the_contract_tests():
+    assert set(CONFIGS) == set(FAMILIES)
+    for name in CONFIGS:
+        assert FAMILIES[name][0] is importlib.import_module(f"configs.{name}")
+
+
+@pytest.mark.parametrize("name,preset", other_presets())
+def test_preset_trains_two_steps(name, preset, data_dir, cache_dir, tmp_path):
+    config = importlib.import_module(f"configs.{name}").get_config(preset)  # as FILE:PRESET
     config.batch_size = 8  # one example per fake device; the networks keep their widths
     config.input_threads = 1
     config.compilation_cache_dir = cache_dir
