@@ -8,6 +8,8 @@ holds out 297 images as `test` and keeps 1,500 for `train`.
 import numpy as np
 import tensorflow_datasets as tfds
 
+from cnngen_jax.data.embedded import LabelledImages
+
 NUM_TEST = 297
 _SPLIT_SEED = 0
 
@@ -23,31 +25,15 @@ def _digits_split(split: str) -> tuple[np.ndarray, np.ndarray]:
     return images[chosen], digits.target[chosen].astype(np.int64)
 
 
-class CnngenDigits(tfds.core.GeneratorBasedBuilder):
+class CnngenDigits(LabelledImages):
     """The embedded digits dataset (TFDS name `cnngen_digits`)."""
 
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "scikit-learn digits, 1,500 train / 297 test."}
+    IMAGE_SHAPE = (8, 8, 1)
+    NUM_CLASSES = 10
+    DESCRIPTION = "scikit-learn's 8x8 handwritten digits (UCI optdigits)."
+    HOMEPAGE = "https://scikit-learn.org/stable/datasets/toy_dataset.html#digits-dataset"
 
-    def _info(self) -> tfds.core.DatasetInfo:
-        # A Tensor feature, not Image: encoding PNGs would need TensorFlow to prepare the data.
-        return tfds.core.DatasetInfo(
-            builder=self,
-            description="scikit-learn's 8x8 handwritten digits (UCI optdigits).",
-            features=tfds.features.FeaturesDict(
-                {
-                    "image": tfds.features.Tensor(shape=(8, 8, 1), dtype=np.uint8),
-                    "label": tfds.features.ClassLabel(num_classes=10),
-                }
-            ),
-            supervised_keys=("image", "label"),
-            homepage="https://scikit-learn.org/stable/datasets/toy_dataset.html#digits-dataset",
-        )
-
-    def _split_generators(self, dl_manager):
-        return {split: self._generate_examples(split) for split in ("train", "test")}
-
-    def _generate_examples(self, split: str):
-        images, labels = _digits_split(split)
-        for i, (image, label) in enumerate(zip(images, labels, strict=True)):
-            yield i, {"image": image, "label": int(label)}
+    def read_split(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        return _digits_split(split)

