@@ -108,7 +108,7 @@ def case_config(spec: str, data_dir: str = "") -> ml_collections.ConfigDict | No
     module_spec = importlib.util.spec_from_file_location(f"configs.{match['family']}", path)
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)
-    config = module.get_config(match["preset"]) if match["preset"] else module.get_config()
+    config = module.get_config(match["preset"])
     if match["size"]:
         config.image_size, config.batch_size = int(match["size"]), int(match["batch"])
     for override in filter(None, match["overrides"].split("@")):

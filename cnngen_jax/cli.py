@@ -20,6 +20,9 @@ def fail(message: str, code: int = EXIT_USER_ERROR) -> None:
 
 def _explain_flag_error(error: Exception, argv: list[str]) -> str:
     text = str(error).strip()
+    if "Traceback (most recent call last)" in text:  # the config file raised: its last line
+        text = text.splitlines()[-1].strip()
+        return f"the config file given by --config failed: {text}"
     if isinstance(error, flags.Error):
         return f"{text}. Run with --helpfull to list the flags."
     if isinstance(error, OSError):
@@ -42,7 +45,10 @@ def parse_flags(argv: list[str]) -> list[str]:
     """absl's parser (pass as `app.run(..., flags_parser=parse_flags)`), with every mistake
     reported as one line and exit code 2."""
     try:
-        return flags.FLAGS(argv)
+        remaining = flags.FLAGS(argv)
+        if "config" in flags.FLAGS:
+            flags.FLAGS["config"].value.keys()  # config_flags defers a failed load to first use
+        return remaining
     except Exception as error:  # config_flags raises plain exceptions for user mistakes
         fail(_explain_flag_error(error, argv))
 

@@ -13,7 +13,7 @@ import ml_collections
 from configs import common
 
 
-def get_config() -> ml_collections.ConfigDict:
+def digits() -> ml_collections.ConfigDict:
     config = common.gan()  # the paper's: ns loss, Adam(2e-4, 0.5, 0.999), one D step per G step
     config.model.name = "dcgan"
     config.model.latent_dim = 100
@@ -22,3 +22,10 @@ def get_config() -> ml_collections.ConfigDict:
     config.batch_size = 128
     config.num_train_steps = 600  # 2-3.5 minutes on 2 CPU cores; digits recognisable from ~300
     return config
+
+
+PRESETS = {"digits": digits}
+
+
+def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
+    return common.preset(preset, PRESETS)

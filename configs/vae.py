@@ -11,7 +11,7 @@ import ml_collections
 from configs import common
 
 
-def get_config() -> ml_collections.ConfigDict:
+def digits() -> ml_collections.ConfigDict:
     config = common.base("vae")
 
     config.model = ml_collections.ConfigDict()
@@ -37,3 +37,10 @@ def get_config() -> ml_collections.ConfigDict:
     config.eval_every_steps = 500  # test-split ELBO and importance-weighted bound
     config.eval_iw_samples = 32  # k of the importance-weighted bound (1 gives the ELBO)
     return config
+
+
+PRESETS = {"digits": digits}
+
+
+def get_config(preset: str | None = None) -> ml_collections.ConfigDict:
+    return common.preset(preset, PRESETS)

@@ -139,6 +139,8 @@ BAD_INPUTS = {
         "cnngen_jax.data.prepare --dataset=cifar10",
     ),
     "checkpoint of another architecture": (["--config.model.g_width=16"], "model.g_width: 8 -> 16"),
+    "unknown loss": (["--config.loss=wgan"], "config.loss"),
+    "unknown preset": (["--config=configs/dcgan.py:imagenet"], "unknown preset 'imagenet'"),
 }  # fmt: skip
 
 
@@ -174,3 +176,11 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(
     resumed = run_main(main_args(workdir, data_dir, cache_dir, num_train_steps=8))
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "Resumed" in resumed.stdout
+
+
+def test_missing_config_file_alone_is_reported_without_a_traceback(tmp_path):
+    # config_flags defers a failed load to the config's first use; the flag parser forces it.
+    result = run_main(["--config=configs/no_such_config.py", f"--workdir={tmp_path / 'run'}"])
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert result.stderr.startswith("error: cannot load the file given by --config")
+    assert not (tmp_path / "run").exists()
