@@ -10,7 +10,9 @@ Presets (`--config=configs/sngan.py:NAME`):
   g_width = d_width = 32, one discriminator update per generator update over 1500 steps, and an
   EMA generator (decay 0.99).
 - `cifar10`: the published recipe as Mimicry trains it (`torch_mimicry/nets/sngan/sngan_32.py`;
-  batch 64, 100k generator steps, ngf 256, ndf 128, z 128). Mimicry's README reports FID
+  batch 64, 100k generator steps, ngf 256, ndf 128, z 128). One ordering differs: Mimicry's
+  iteration updates G before its n_critic D updates, ours after them (the same alternation,
+  shifted by half an iteration). Mimicry's README reports FID
   16.77 +- 0.04 and IS 7.97 +- 0.06 (over 3 seeds; 50k generated images against 50k images of
   the *train* split, TF Inception `pool_3`, samples from G in eval mode); the paper reports FID
   21.7 +- 0.21 (10k real / 5k generated). Those protocols differ from this project's default

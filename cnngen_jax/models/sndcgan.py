@@ -8,6 +8,10 @@ convolutions alternating, widths d_width, d_width, 2 d_width, 2 d_width, 4 d_wid
 logit; spectral norm on all eight layers, no BatchNorm. With g_width = d_width = 64 these are
 the paper's 512/256/128/64 and 64...512 widths. Every layer has a bias; the paper states no
 initialisation, so kernels are N(0, 0.02) (as DCGAN and the authors' chainer-gan-lib).
+
+As in Table 3 and StudioGAN's `deep_conv`, nothing follows G's dense layer before the first
+transposed convolution; chainer-gan-lib's `DCGANGenerator` puts BatchNorm and ReLU there (16,384
+more parameters with its 1-D BatchNorm), which is the one layout difference between the two.
 """
 
 import flax.linen as nn
