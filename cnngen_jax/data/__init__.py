@@ -72,10 +72,7 @@ def ensure_prepared(name: str, data_dir: str) -> None:
         if not builder.is_prepared():
             import tensorflow_datasets as tfds
 
-            if spec.tfds_name == "cnngen_mnist5k":
-                from cnngen_jax.data import mnist5k
-
-                mnist5k.source_file()  # a clear error, before TFDS starts, if it is absent
+            builder.check_source()  # a clear error, before TFDS writes anything
 
             tfds.disable_progress_bar()
             builder.download_and_prepare()

@@ -35,5 +35,4 @@ class CnngenDigits(LabelledImages):
     DESCRIPTION = "scikit-learn's 8x8 handwritten digits (UCI optdigits)."
     HOMEPAGE = "https://scikit-learn.org/stable/datasets/toy_dataset.html#digits-dataset"
 
-    def read_split(self, split: str) -> tuple[np.ndarray, np.ndarray]:
-        return _digits_split(split)
+    read_split = staticmethod(_digits_split)

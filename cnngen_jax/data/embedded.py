@@ -20,6 +20,9 @@ class LabelledImages(tfds.core.GeneratorBasedBuilder, abc.ABC):
     def read_split(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         """The images and labels of `split` ('train' or 'test')."""
 
+    def check_source(self) -> None:
+        """A UserError if the packaged file is missing; called before preparing."""
+
     def _info(self) -> tfds.core.DatasetInfo:
         return tfds.core.DatasetInfo(
             builder=self,

