@@ -11,7 +11,7 @@ it measures:
 
 * steady-state train iterations/s and images/s: the task's `train_step` jitted as
   `cnngen_jax.train` jits it (mesh shardings, donated state) and fed by the real Grain pipeline
-  through `parallel.global_batch`; after warm-up, the median of timed windows, each window
+  through `train.Run.train_batch`; after warm-up, the median of timed windows, each window
   whole steps blocking on the result. For the DCGAN (`cnngen_jax.torch_dcgan`) and SNGAN-32
   (`SNGANIteration` of tests/torch_gan_references.py, Mimicry's layout and iteration) a PyTorch
   reference runs in the same process, contiguous and `channels_last`, its windows interleaved
@@ -53,7 +53,7 @@ import jax
 import jaxlib
 import ml_collections
 
-from cnngen_jax import parallel, train
+from cnngen_jax import train
 from cnngen_jax.errors import UserError
 from cnngen_jax.kernels import onednn
 
@@ -162,12 +162,7 @@ class JaxTrainer:
         return train.train_iterator(self.run_setup)
 
     def next_batch(self) -> Any:
-        return parallel.global_batch(
-            next(self.iterator),
-            self.run_setup.mesh,
-            self.config.batch_size,
-            self.run_setup.task.batches_per_step,
-        )
+        return self.run_setup.train_batch(next(self.iterator))
 
     def run(self, steps: int, batch: Any = None) -> None:
         """`steps` train steps on fresh batches (or on `batch`), blocking on the last result."""

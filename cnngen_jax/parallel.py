@@ -62,11 +62,12 @@ def global_batch(
     """Assembles each process's rows into globally sharded arrays (B, ...), or (k, B, ...) for
     k stacked batches."""
     sharding = batch_sharded(mesh, batches_per_step)
-    stacked = batches_per_step > 1
+    row_axis = 1 if batches_per_step > 1 else 0
 
     def assemble(x: np.ndarray) -> jax.Array:
-        shape = (*x.shape[:stacked], global_batch_size, *x.shape[stacked + 1 :])
-        return jax.make_array_from_process_local_data(sharding, x, shape)
+        shape = list(x.shape)
+        shape[row_axis] = global_batch_size
+        return jax.make_array_from_process_local_data(sharding, x, tuple(shape))
 
     return jax.tree.map(assemble, local)
 

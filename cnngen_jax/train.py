@@ -98,6 +98,17 @@ class Run:
     def rows(self) -> slice:
         return parallel.process_rows(self.mesh, self.config.batch_size)
 
+    @property
+    def batch_sharding(self) -> jax.sharding.Sharding:
+        """How a train step's batch is laid out: rows over the mesh, k stacked batches kept."""
+        return parallel.batch_sharded(self.mesh, self.task.batches_per_step)
+
+    def train_batch(self, local: dict[str, np.ndarray]) -> Any:
+        """This process's rows of the next step's batch (from `train_iterator`), as a global
+        array sharded by `batch_sharding`."""
+        batch_size, stacked = self.config.batch_size, self.task.batches_per_step
+        return parallel.global_batch(local, self.mesh, batch_size, stacked)
+
 
 def build_run(config: ml_collections.ConfigDict) -> Run:
     """Validates the settings, prepares embedded data and builds the task; writes no workdir."""
@@ -160,10 +171,9 @@ def train_iterator(run: Run) -> grain.DatasetIterator:
 
 def jit_train_step(run: Run) -> Any:
     """The task's step compiled over the mesh: batch sharded, state replicated and donated."""
-    batch_sharding = parallel.batch_sharded(run.mesh, run.task.batches_per_step)
     return jax.jit(
         keyed_train_step(run.task, run.config.seed),
-        in_shardings=(run.state_shardings, batch_sharding),
+        in_shardings=(run.state_shardings, run.batch_sharding),
         out_shardings=(run.state_shardings, parallel.replicated(run.mesh)),
         donate_argnums=0,
     )
@@ -216,6 +226,7 @@ class _TrainLoop:
     """Steps, logging, pictures, evaluation and checkpoints; knows nothing of the family."""
 
     def __init__(self, run: Run, writer: RunWriter, iterator, eval_batches):
+        self.run = run
         self.config = run.config
         self.task = run.task
         self.mesh = run.mesh
@@ -273,9 +284,7 @@ class _TrainLoop:
         return self.last_scalars
 
     def _next_batch(self):
-        return parallel.global_batch(
-            next(self.iterator), self.mesh, self.config.batch_size, self.task.batches_per_step
-        )
+        return self.run.train_batch(next(self.iterator))
 
     def _check_and_log(self, step: int, metrics: dict[str, jax.Array]) -> None:
         values = {k: float(v) for k, v in parallel.to_host(metrics).items()}

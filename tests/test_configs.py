@@ -50,9 +50,7 @@ def test_preset_trains_two_steps(name, preset, data_dir, cache_dir, tmp_path):
         step = train.jit_train_step(run)
         iterator = train.train_iterator(run)
         for _ in range(2):
-            local = next(iterator)
-            batch = parallel.global_batch(local, run.mesh, 8, run.task.batches_per_step)
-            state, metrics = step(state, batch)
+            state, metrics = step(state, run.train_batch(next(iterator)))
     assert int(parallel.to_host(state.step)) == 2
     assert all(np.isfinite(v) for v in parallel.to_host(metrics).values())
 

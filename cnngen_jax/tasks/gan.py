@@ -71,7 +71,6 @@ class GANTask:
         _validate(config)
         self.objective = losses.get_objective(config.loss)
         self.n_critic = config.n_critic
-        self.batches_per_step = config.n_critic
         self.gp_weight = config.gp_weight
         self.r1_weight = config.r1_weight
         self.ema_decay = config.ema_decay
@@ -88,6 +87,11 @@ class GANTask:
         self.evaluator = (
             evaluation.Evaluator.from_config(config) if config.eval_every_steps else None
         )
+
+    @property
+    def batches_per_step(self) -> int:
+        """One real batch per discriminator update."""
+        return self.n_critic
 
     def init_state(self, key: jax.Array) -> GANState:
         g_key, d_key = jax.random.split(key)
