@@ -226,7 +226,7 @@ class _TrainLoop:
     """Steps, logging, pictures, evaluation and checkpoints; knows nothing of the family."""
 
     def __init__(self, run: Run, writer: RunWriter, iterator, eval_batches):
-        self.run = run
+        self.run_setup = run  # `run` is this loop's method
         self.config = run.config
         self.task = run.task
         self.mesh = run.mesh
@@ -284,7 +284,7 @@ class _TrainLoop:
         return self.last_scalars
 
     def _next_batch(self):
-        return self.run.train_batch(next(self.iterator))
+        return self.run_setup.train_batch(next(self.iterator))
 
     def _check_and_log(self, step: int, metrics: dict[str, jax.Array]) -> None:
         values = {k: float(v) for k, v in parallel.to_host(metrics).items()}
