@@ -89,38 +89,6 @@ def _transpose(linear: Callable, in_shape: Shape, cotangent: jax.Array) -> jax.A
     return result
 
 
-def _forward_impl(x: jax.Array, kernel: jax.Array, stride: int, padding: int) -> jax.Array:
-    out_shape = conv_output_shape(x.shape, kernel.shape, stride, padding)
-    return _per_platform(
-        lambda x, k: onednn.conv_forward(x, k, out_shape, stride, padding),
-        lambda x, k: _xla_conv(x, k, stride, padding),
-        x,
-        kernel,
-    )
-
-
-def _backward_data_impl(
-    grad: jax.Array, kernel: jax.Array, x_shape: Shape, stride: int, padding: int
-) -> jax.Array:
-    def xla(grad, kernel):
-        return _transpose(lambda x: _xla_conv(x, kernel, stride, padding), x_shape, grad)
-
-    return _per_platform(
-        lambda g, k: onednn.conv_backward_data(g, k, x_shape, stride, padding), xla, grad, kernel
-    )
-
-
-def _backward_weights_impl(
-    x: jax.Array, grad: jax.Array, kernel_shape: Shape, stride: int, padding: int
-) -> jax.Array:
-    def xla(x, grad):
-        return _transpose(lambda k: _xla_conv(x, k, stride, padding), kernel_shape, grad)
-
-    return _per_platform(
-        lambda x, g: onednn.conv_backward_weights(x, g, kernel_shape, stride, padding), xla, x, grad
-    )
-
-
 # The three maps are bilinear and each one's VJP is made of the other two, so every derivative
 # of any order (the double backward of a gradient penalty included) runs on the same kernels:
 #   <c, forward(x, k)>         = <backward_data(c, k), x>     = <backward_weights(x, c), k>
@@ -128,14 +96,21 @@ def _backward_weights_impl(
 #   <c, backward_weights(x, g)> = <forward(x, c), g>          = <backward_data(g, c), x>
 
 
+def _save_operands(bilinear: Callable) -> Callable:
+    """The forward rule of a bilinear map: its value, with both operands kept for the VJP."""
+    return lambda a, b, *static: (bilinear(a, b, *static), (a, b))
+
+
 @partial(jax.custom_vjp, nondiff_argnums=(2, 3))
 def conv2d(x: jax.Array, kernel: jax.Array, stride: int, padding: int) -> jax.Array:
     """NHWC `x` convolved with HWIO `kernel`, symmetric zero padding, no bias."""
-    return _forward_impl(x, kernel, stride, padding)
-
-
-def _conv2d_fwd(x, kernel, stride, padding):
-    return conv2d(x, kernel, stride, padding), (x, kernel)
+    out_shape = conv_output_shape(x.shape, kernel.shape, stride, padding)
+    return _per_platform(
+        lambda x, k: onednn.conv_forward(x, k, out_shape, stride, padding),
+        lambda x, k: _xla_conv(x, k, stride, padding),
+        x,
+        kernel,
+    )
 
 
 def _conv2d_bwd(stride, padding, residuals, grad):
@@ -146,16 +121,17 @@ def _conv2d_bwd(stride, padding, residuals, grad):
     )
 
 
-conv2d.defvjp(_conv2d_fwd, _conv2d_bwd)
+conv2d.defvjp(_save_operands(conv2d), _conv2d_bwd)
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
 def _backward_data(grad, kernel, x_shape: Shape, stride: int, padding: int) -> jax.Array:
-    return _backward_data_impl(grad, kernel, x_shape, stride, padding)
+    def xla(grad, kernel):
+        return _transpose(lambda x: _xla_conv(x, kernel, stride, padding), x_shape, grad)
 
-
-def _backward_data_fwd(grad, kernel, x_shape, stride, padding):
-    return _backward_data(grad, kernel, x_shape, stride, padding), (grad, kernel)
+    return _per_platform(
+        lambda g, k: onednn.conv_backward_data(g, k, x_shape, stride, padding), xla, grad, kernel
+    )
 
 
 def _backward_data_bwd(x_shape, stride, padding, residuals, cotangent):
@@ -166,16 +142,17 @@ def _backward_data_bwd(x_shape, stride, padding, residuals, cotangent):
     )
 
 
-_backward_data.defvjp(_backward_data_fwd, _backward_data_bwd)
+_backward_data.defvjp(_save_operands(_backward_data), _backward_data_bwd)
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
 def _backward_weights(x, grad, kernel_shape: Shape, stride: int, padding: int) -> jax.Array:
-    return _backward_weights_impl(x, grad, kernel_shape, stride, padding)
+    def xla(x, grad):
+        return _transpose(lambda k: _xla_conv(x, k, stride, padding), kernel_shape, grad)
 
-
-def _backward_weights_fwd(x, grad, kernel_shape, stride, padding):
-    return _backward_weights(x, grad, kernel_shape, stride, padding), (x, grad)
+    return _per_platform(
+        lambda x, g: onednn.conv_backward_weights(x, g, kernel_shape, stride, padding), xla, x, grad
+    )
 
 
 def _backward_weights_bwd(kernel_shape, stride, padding, residuals, cotangent):
@@ -186,7 +163,7 @@ def _backward_weights_bwd(kernel_shape, stride, padding, residuals, cotangent):
     )
 
 
-_backward_weights.defvjp(_backward_weights_fwd, _backward_weights_bwd)
+_backward_weights.defvjp(_save_operands(_backward_weights), _backward_weights_bwd)
 
 
 def conv_transpose(x: jax.Array, kernel: jax.Array, stride: int, padding: int) -> jax.Array:
