@@ -38,7 +38,7 @@ class GANState:
 
 
 def _validate(config: ml_collections.ConfigDict) -> None:
-    losses.get_objective(config.loss)
+    """The GAN settings `losses.get_objective` (config.loss) and the optimizers do not check."""
     if config.n_critic < 1:
         raise UserError(
             f"n_critic={config.n_critic} must be >= 1 (discriminator updates per generator "
