@@ -8,4 +8,4 @@ Notebook use::
     train.train_and_evaluate(config, workdir="/tmp/run")
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -1,5 +1,6 @@
 """Generated images against a dataset split on one feature network: FID, KID, precision/recall
-(and the Inception Score with Inception), each result stamped with the protocol behind it.
+(and the Inception Score with Inception), and for class-conditional models the conditional
+metrics of `cnngen_jax.metrics.conditional`; each result stamped with the protocol behind it.
 
 Shared by `python -m cnngen_jax.evaluate` (the latest checkpoint of a run) and the GAN task's
 `evaluate` (during training), so both compute the same numbers. Such numbers are comparable
@@ -29,6 +30,7 @@ from cnngen_jax.images import to_uint8
 from cnngen_jax.metrics import (
     FIDInceptionV3,
     GaussianStats,
+    conditional,
     domain,
     extract_features,
     frechet_distance,
@@ -39,7 +41,7 @@ from cnngen_jax.metrics import (
     precision_recall,
 )
 from cnngen_jax.metrics.npz_files import content_sha256
-from cnngen_jax.tasks import EVAL_STREAM, seed_key
+from cnngen_jax.tasks import EVAL_STREAM, check_labels, seed_key
 
 FEATURE_NETS = ("domain", "inception")
 # Metric settings, part of every protocol stamp: torch-fidelity's KID subsets (the subset size
@@ -125,6 +127,7 @@ class Reference:
     stats: GaussianStats
     features: np.ndarray
     key: dict[str, Any]
+    labels: np.ndarray | None = None  # the class of each row of `features`, when labelled
 
 
 def _host(array: jax.Array | np.ndarray) -> np.ndarray:
@@ -132,15 +135,23 @@ def _host(array: jax.Array | np.ndarray) -> np.ndarray:
     return multihost_utils.process_allgather(array, tiled=True)
 
 
-def real_images(batches: Iterable[dict[str, Any]]) -> Iterator[np.ndarray]:
-    """uint8 images of batches in [-1, 1], without the padding rows (mask 0)."""
+def real_images(
+    batches: Iterable[dict[str, Any]], labels: list[np.ndarray] | None = None
+) -> Iterator[np.ndarray]:
+    """uint8 images of batches in [-1, 1], without the padding rows (mask 0); their labels, where
+    the batches have them, are appended to `labels` on the way."""
     for batch in batches:
         real = _host(batch["mask"]) > 0
+        if labels is not None and "label" in batch:
+            labels.append(_host(batch["label"])[real])
         yield to_uint8(_host(batch["image"])[real])
 
 
-def _sample_batch(generate: Generate, seed: int, batch_size: int, state: Any, index: int):
-    return generate(state, jax.random.fold_in(seed_key(seed, EVAL_STREAM), index), batch_size)
+def _sample_batch(generate: Generate, seed: int, batch_size: int, state: Any, index: int, labels):
+    key = jax.random.fold_in(seed_key(seed, EVAL_STREAM), index)
+    if labels is None:
+        return generate(state, key, batch_size)
+    return generate(state, key, batch_size, labels)
 
 
 # Static generate/seed/batch size: every evaluation of a run reuses one compilation.
@@ -182,6 +193,7 @@ class Evaluator:
         self.dataset, self.image_size, self.data_dir = dataset, image_size, data_dir
         self.cache_dir = os.path.expanduser(cache_dir)
         self.num_samples, self.batch_size, self.seed = num_samples, batch_size, seed
+        self._test_split = None  # images and labels, for the Classification Accuracy Score
         if feature_net == "inception":
             self._net = inception_net(inception_weights, image_size)
         else:
@@ -230,21 +242,37 @@ class Evaluator:
             net.apply_fn, net.variables, images, moments_of=(net.features,), keep=keep
         )
 
-    def reference_from_images(self, images: Iterable[np.ndarray], split: str) -> Reference:
-        """Statistics and features of real uint8 images (all of them)."""
-        summary = self._extract(images, keep=(self.net.features,))
+    def reference_from_batches(self, batches: Iterable[dict[str, Any]], split: str) -> Reference:
+        """Statistics, features and labels of the real images of batches in [-1, 1]."""
+        labels: list[np.ndarray] = []
+        summary = self._extract(real_images(batches, labels), keep=(self.net.features,))
         key = self._reference_key(split, summary.count)
-        return Reference(summary.stats[self.net.features], summary.kept[self.net.features], key)
+        features = summary.kept[self.net.features]
+        stats = summary.stats[self.net.features]
+        return Reference(stats, features, key, np.concatenate(labels) if labels else None)
 
     def held_out_reference(self, batches: Callable[[], Iterator[dict[str, Any]]]) -> Reference:
         """The reference of the trainer's held-out batches (the test split), computed on the
         first call only: the trainer passes the same split every time."""
         if self._held_out is None:
             split = data.get_spec(self.dataset).test_split
-            self._held_out = self.reference_from_images(real_images(batches()), split)
-            if jax.process_index() == 0:
-                print(f"evaluation protocol: {json.dumps(self.protocol(self._held_out))}")
+            self._held_out = self.reference_from_batches(batches(), split)
         return self._held_out
+
+    def evaluate_held_out(
+        self,
+        batches: Callable[[], Iterator[dict[str, Any]]],
+        generate: Generate,
+        state: Any,
+        num_classes: int = 0,
+    ) -> dict[str, float]:
+        """`evaluate` against the trainer's held-out batches; the protocol is printed once."""
+        first = self._held_out is None
+        reference = self.held_out_reference(batches)
+        if first and jax.process_index() == 0:
+            protocol = self.protocol(reference, self.classes(num_classes))
+            print(f"evaluation protocol: {json.dumps(protocol)}")
+        return self.evaluate(reference, generate, state, num_classes)
 
     def cached_reference(self, split: str) -> Reference:
         """The reference of a whole split, read from the cache or computed once and cached."""
@@ -265,25 +293,123 @@ class Evaluator:
             global_batch_size=self.batch_size,
             rows=slice(None),
         )
-        reference = self.reference_from_images(real_images(batches), split)
+        reference = self.reference_from_batches(batches, split)
         save_reference(path, reference)
         return reference
 
-    def generated(self, generate: Generate, state: Any) -> Iterator[np.ndarray]:
-        """`num_samples` uint8 images in batches of `batch_size`; batch i is drawn from key
-        fold_in(seed's eval stream, i). Every batch is generated whole (BatchNorm in train mode
-        sees `batch_size` images) and the last one is cut to size."""
+    def generated(
+        self, generate: Generate, state: Any, classes: np.ndarray | None = None
+    ) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+        """`num_samples` uint8 images in batches of `batch_size`, with their labels: batch i is
+        drawn from key fold_in(seed's eval stream, i), and with `classes` its labels cycle
+        through them (every class equally often, up to one image). Every batch is generated
+        whole (BatchNorm in train mode sees `batch_size` images) and the last one is cut."""
         for start in range(0, self.num_samples, self.batch_size):
-            images = _sample_batch_jit(
-                generate, self.seed, self.batch_size, state, start // self.batch_size
+            labels = None
+            if classes is not None:
+                labels = classes[(start + np.arange(self.batch_size)) % len(classes)]
+            index = start // self.batch_size
+            images = _sample_batch_jit(generate, self.seed, self.batch_size, state, index, labels)
+            keep = self.num_samples - start
+            yield to_uint8(_host(images)[:keep]), None if labels is None else labels[:keep]
+
+    def classes(self, num_classes: int, requested: Any = None) -> np.ndarray | None:
+        """The classes a conditional model is evaluated on (`requested`, default all of its
+        `num_classes`); None for an unconditional model."""
+        if not num_classes:
+            if requested is not None:
+                raise UserError("classes (--labels) were given for an unconditional model")
+            return None
+        if requested is None:
+            return np.arange(num_classes)
+        classes = np.unique(np.asarray(requested, np.int64))
+        check_labels(classes, num_classes, "--labels")
+        return classes
+
+    def evaluate(
+        self,
+        reference: Reference,
+        generate: Generate,
+        state: Any,
+        num_classes: int = 0,
+        classes: Any = None,
+    ) -> dict[str, float]:
+        """The metrics of `num_samples` images of `generate` against `reference`; for a model
+        conditioned on `num_classes` classes, of images of `classes` (default: all, equally
+        many each) and with the conditional metrics (`conditional_scores`)."""
+        classes = self.classes(num_classes, classes)
+        batches = list(self.generated(generate, state, classes))
+        images = [images for images, _ in batches]
+        fake = self._extract(images, keep=self._kept)
+        metrics = self._scores(reference, fake)
+        if classes is not None:
+            labels = np.concatenate([labels for _, labels in batches])
+            features = fake.kept[self.net.features]
+            images = np.concatenate(images)
+            metrics.update(self.conditional_scores(reference, images, features, labels, classes))
+        return metrics
+
+    def conditional_scores(
+        self,
+        reference: Reference,
+        images: np.ndarray,
+        features: np.ndarray,
+        labels: np.ndarray,
+        classes: np.ndarray,
+    ) -> dict[str, float]:
+        """Per-class accuracy of the domain classifier on generated uint8 `images` of `labels`,
+        intra-class FID on this protocol's features, and the Classification Accuracy Score
+        beside the same classifier trained on real data (`cas_real`), both on the real test
+        images of `classes`."""
+        if reference.labels is None:
+            raise UserError(f"the reference split of {self.dataset!r} has no labels")
+        classifier = domain.load_or_train(
+            self.dataset, self.image_size, self.data_dir, self.cache_dir
+        )
+        predicted = domain.predict(classifier.model, classifier.variables, images)
+        accuracy, per_class = conditional.per_class_accuracy(predicted, labels, classes)
+        intra_fid, fid_per_class = conditional.intra_class_fid(
+            reference.features, reference.labels, features, labels, classes
+        )
+        test_images, test_labels = self._real_test_images(classes)
+        num_classes = domain.num_classes(self.dataset)
+        synthetic = domain.fit(images, labels, num_classes, domain.DEFAULT_SETTINGS)
+        cas = np.mean(domain.predict(classifier.model, synthetic, test_images) == test_labels)
+        real = np.mean(
+            domain.predict(classifier.model, classifier.variables, test_images) == test_labels
+        )
+        net = self.net.name
+        return {
+            "class_accuracy": accuracy,
+            **{f"class_accuracy_{c}": value for c, value in per_class.items()},
+            f"{net}_intra_fid": intra_fid,
+            **{f"{net}_fid_class_{c}": value for c, value in fid_per_class.items()},
+            "cas": float(cas),
+            "cas_real": float(real),
+        }
+
+    def _real_test_images(self, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The test split's uint8 images and labels of `classes` (the split read once)."""
+        if self._test_split is None:
+            split = data.get_spec(self.dataset).test_split
+            self._test_split = domain.read_split(
+                self.dataset, split, self.image_size, self.data_dir
             )
-            yield to_uint8(_host(images)[: self.num_samples - start])
+        images, labels = self._test_split
+        rows = np.isin(labels, classes)
+        return images[rows], labels[rows]
+
+    @property
+    def _kept(self) -> tuple[str, ...]:
+        net = self.net
+        return (net.features,) if net.logits is None else (net.features, net.logits)
 
     def score(self, reference: Reference, images: Iterable[np.ndarray]) -> dict[str, float]:
         """Metrics of generated uint8 images, named `{feature net}_{metric}`."""
+        return self._scores(reference, self._extract(images, keep=self._kept))
+
+    def _scores(self, reference: Reference, fake: Any) -> dict[str, float]:
         net = self.net
-        keep = (net.features,) if net.logits is None else (net.features, net.logits)
-        fake = self._extract(images, keep=keep)
         real, generated = reference.stats, fake.stats[net.features]
         features = fake.kept[net.features]
         kid, kid_std = kernel_inception_distance(
@@ -304,9 +430,10 @@ class Evaluator:
             metrics["is"], metrics["is_std"] = inception_score(fake.kept[net.logits])
         return {f"{net.name}_{name}": float(value) for name, value in metrics.items()}
 
-    def protocol(self, reference: Reference) -> dict[str, Any]:
-        """The stamp of a result: how the real and generated features were obtained."""
-        return {
+    def protocol(self, reference: Reference, classes: np.ndarray | None = None) -> dict[str, Any]:
+        """The stamp of a result: how the real and generated features were obtained, and for
+        conditional models (`classes`) how the conditional metrics were."""
+        stamp = {
             **reference.key,
             "num_fake": self.num_samples,
             "generation_batch_size": self.batch_size,
@@ -316,6 +443,22 @@ class Evaluator:
             "precision_recall_k": PRECISION_RECALL_K,
             **self.net.stamp,
         }
+        if classes is not None:
+            real_counts = {int(c): int(np.sum(reference.labels == c)) for c in classes}
+            stamp["conditional"] = {
+                "classes": [int(c) for c in classes],
+                "fake_labels": "cycling through the classes, num_fake in all",
+                "real_per_class": real_counts,
+                "class_accuracy": "domain classifier (trained on the train split) on the fakes",
+                "intra_fid": f"{self.net.name} features, per class against that class's reals",
+                "cas": (
+                    "the domain classifier's architecture and settings "
+                    f"{dataclasses.asdict(domain.DEFAULT_SETTINGS)} trained on the num_fake "
+                    "fakes only, tested on the test split's images of the classes; cas_real: "
+                    "the same classifier trained on the train split"
+                ),
+            }
+        return stamp
 
 
 def _kid_subset_size(num_real: int, num_fake: int) -> int:
@@ -329,11 +472,12 @@ def _reference_path(cache_dir: str, key: dict[str, Any]) -> str:
 
 
 def _arrays(reference: Reference) -> dict[str, np.ndarray]:
-    return {
+    arrays = {
         "mean": reference.stats.mean,
         "cov": reference.stats.cov,
         "features": reference.features,
     }
+    return arrays if reference.labels is None else {**arrays, "labels": reference.labels}
 
 
 def save_reference(path: str, reference: Reference) -> None:
@@ -352,7 +496,8 @@ def save_reference(path: str, reference: Reference) -> None:
 def load_reference(path: str, key: dict[str, Any]) -> Reference:
     """Reads a cached reference (without pickle), checking its protocol key and its hash."""
     entries = npz_files.read(path)
-    arrays = {name: entries[name] for name in ("mean", "cov", "features")}
+    names = ("mean", "cov", "features", "labels")
+    arrays = {name: entries[name] for name in names if name in entries}
     stored_key, stored_sha = json.loads(str(entries["key"])), str(entries["sha256"])
     if stored_key != key or content_sha256(arrays) != stored_sha:
         raise UserError(
@@ -360,4 +505,4 @@ def load_reference(path: str, key: dict[str, Any]) -> Reference:
             "edited or partial file); delete it and they are computed again"
         )
     stats = GaussianStats(arrays["mean"], arrays["cov"], key["num_real"])
-    return Reference(stats, arrays["features"], key)
+    return Reference(stats, arrays["features"], key, arrays.get("labels"))

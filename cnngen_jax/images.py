@@ -14,7 +14,11 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
 
 
 def make_grid(images: np.ndarray, columns: int | None = None, padding: int = 2) -> np.ndarray:
-    """(N, H, W, C) images in [-1, 1] -> one (rows*H', cols*W', 3) uint8 grid."""
+    """(N, H, W, C) images in [-1, 1] -> one (rows*H', cols*W', 3) uint8 grid, row-major in
+    a square layout; (R, K, H, W, C) images keep their layout: R rows of K columns."""
+    if images.ndim == 5:
+        columns = images.shape[1]
+        images = images.reshape(-1, *images.shape[2:])
     images = to_uint8(images)
     if images.shape[-1] == 1:
         images = np.repeat(images, 3, axis=-1)

@@ -118,12 +118,12 @@ def build_run(config: ml_collections.ConfigDict) -> Run:
     parallel.check_batch_size(config.batch_size, mesh)
     data_dir = data.resolve_data_dir(config.data_dir)
     spec = data.get_spec(config.dataset)
+    task = tasks.create_task(config, data.dataset_info(config.dataset))  # checks its settings
     if jax.process_index() == 0:
         data.ensure_prepared(config.dataset, data_dir)
     parallel.sync("data prepared")
     data.ensure_prepared(config.dataset, data_dir)  # hosts that do not share process 0's disk
     train_source = data.open_source(config.dataset, spec.train_split, data_dir)
-    task = tasks.create_task(config, data.dataset_info(config.dataset, train_source))
     init = functools.partial(_init_state, task, config)
     abstract_state = _sharded_abstract(jax.eval_shape(init), parallel.replicated(mesh))
     return Run(config, mesh, data_dir, spec, train_source, task, abstract_state)

@@ -28,6 +28,18 @@ def base(task: str) -> ml_collections.ConfigDict:
     config.max_checkpoints_to_keep = 3
     config.eval_every_steps = 0  # 0: no held-out evaluation during training
 
+    # Sample quality (during training every eval_every_steps, and `python -m cnngen_jax.evaluate`):
+    # FID/KID/precision-recall of num_samples generated images against the test split, and
+    # the conditional metrics of class-conditional models (0 samples: none).
+    # 'domain' features come from a small classifier the project trains on the dataset's labels
+    # (offline; not comparable with Inception FID); 'inception' needs converted weights
+    # (python -m cnngen_jax.metrics.convert_inception) at inception_weights.
+    config.eval = ml_collections.ConfigDict()
+    config.eval.feature_net = "domain"
+    config.eval.num_samples = 2000
+    config.eval.inception_weights = ""
+    config.eval.cache_dir = "~/.cache/cnngen_jax/eval"  # domain classifier, reference statistics
+
     # 'bfloat16' computes convolutions in bf16 (GPU/TPU); parameters, optimizer states,
     # BatchNorm statistics and losses stay float32.
     config.compute_dtype = "float32"
@@ -49,6 +61,9 @@ def gan() -> ml_collections.ConfigDict:
     config.gp_weight = 0.0
     config.r1_weight = 0.0
     config.n_critic = 1  # discriminator updates per generator update
+    # ACGAN's auxiliary classification losses (real images in D's loss, fakes in G's) are
+    # weighted by class_loss_weight; used with model.conditioning 'acgan' only.
+    config.class_loss_weight = 1.0
 
     config.model = ml_collections.ConfigDict()
     config.model.name = "dcgan"
@@ -56,6 +71,9 @@ def gan() -> ml_collections.ConfigDict:
     config.model.g_width = 64
     config.model.d_width = 64
     config.model.spectral_norm = False  # in D, for the models that have it
+    # Class conditioning on the dataset's labels: 'none'; 'projection' (Miyato & Koyama 2018)
+    # or 'acgan' (an auxiliary classifier in D); either also conditions G's BatchNorm.
+    config.model.conditioning = "none"
 
     config.optimizer = ml_collections.ConfigDict()
     config.optimizer.g_learning_rate = 2e-4
@@ -68,16 +86,6 @@ def gan() -> ml_collections.ConfigDict:
     # (0: none, the paper's DCGAN; 0.999 is common for its descendants).
     config.ema_decay = 0.0
 
-    # Evaluation (during training every eval_every_steps, and `python -m cnngen_jax.evaluate`):
-    # FID/KID/precision-recall of num_samples generated images against the test split.
-    # 'domain' features come from a small classifier the project trains on the dataset's labels
-    # (offline; not comparable with Inception FID); 'inception' needs converted weights
-    # (python -m cnngen_jax.metrics.convert_inception) at inception_weights.
-    config.eval = ml_collections.ConfigDict()
-    config.eval.feature_net = "domain"
-    config.eval.num_samples = 2000
-    config.eval.inception_weights = ""
-    config.eval.cache_dir = "~/.cache/cnngen_jax/eval"  # domain classifier, reference statistics
     return config
 
 

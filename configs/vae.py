@@ -20,6 +20,7 @@ def digits() -> ml_collections.ConfigDict:
     config.model.width = 32  # channels of the first encoder block, doubled per block
     config.model.likelihood = "bernoulli"  # or 'gaussian' (learned per-channel scale)
     config.model.gaussian_init_std = 0.1  # initial scale of the Gaussian, on [0, 1] intensities
+    config.model.conditioning = "none"  # or 'concat': a conditional VAE (configs/cvae.py)
 
     config.optimizer = ml_collections.ConfigDict()
     config.optimizer.learning_rate = 1e-3
@@ -36,6 +37,7 @@ def digits() -> ml_collections.ConfigDict:
     config.checkpoint_every_steps = 500
     config.eval_every_steps = 500  # test-split ELBO and importance-weighted bound
     config.eval_iw_samples = 32  # k of the importance-weighted bound (1 gives the ELBO)
+    config.eval.num_samples = 0  # the ELBO only; N > 0 adds FID and friends of N samples
     return config
 
 

@@ -18,7 +18,7 @@ from cnngen_jax import data, parallel, train  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from configs import dcgan, sndcgan, sngan, vae, wgan_gp  # noqa: E402
+from configs import acgan, cdcgan, cgan_pd, cvae, dcgan, sndcgan, sngan, vae, wgan_gp  # noqa: E402
 
 # Tests comparing against PyTorch or torch-fidelity carry `@pytest.mark.torch` and get the module
 # from `reference()`. Without the references installed they are skipped; CI installs them and
@@ -61,12 +61,19 @@ TINY = {
 }
 # Each registered recipe, shrunk (the ResNets and the standard CNN produce 32x32 only).
 RESNET = {"image_size": 32, "model.g_width": 8, "model.d_width": 8}
+DCGAN = {"model.g_width": 8, "model.d_width": 8}
+VAE = {"model.width": 8, "eval_every_steps": 2, "eval_iw_samples": 4}
+NO_EVAL = {"eval_every_steps": 0}
 FAMILIES = {
-    "dcgan": (dcgan, {"model.g_width": 8, "model.d_width": 8}),
-    "vae": (vae, {"model.width": 8, "eval_every_steps": 2, "eval_iw_samples": 4}),
+    "dcgan": (dcgan, DCGAN),
+    "vae": (vae, VAE),
     "sngan": (sngan, RESNET),
     "wgan_gp": (wgan_gp, RESNET),
     "sndcgan": (sndcgan, {"image_size": 32, "model.g_width": 4, "model.d_width": 4}),
+    "cdcgan": (cdcgan, {**DCGAN, **NO_EVAL}),
+    "acgan": (acgan, {**DCGAN, **NO_EVAL}),
+    "cgan_pd": (cgan_pd, {**RESNET, **NO_EVAL}),
+    "cvae": (cvae, {**VAE, "eval.num_samples": 0}),
 }
 
 

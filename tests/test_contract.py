@@ -28,9 +28,7 @@ def training_batches(config, data_dir: str, task, count: int) -> list[dict]:
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_one_device_and_eight_devices_take_the_same_steps(family, data_dir):
     config = tiny_config(data_dir, family=family)
-    task = create_task(
-        config, data.dataset_info("digits", data.open_source("digits", "train", data_dir))
-    )
+    task = create_task(config, data.dataset_info("digits"))
     batches = training_batches(config, data_dir, task, 2)
     assert len(jax.devices()) == 8
     state = parallel.to_host(init_state(task))

@@ -13,7 +13,7 @@ from cnngen_jax.models.spectral_norm import COLLECTION as SPECTRAL
 from cnngen_jax.tasks import create_task
 from tests.conftest import KEY, init_state, tiny_config
 
-DIGITS = DatasetInfo("digits", 1, 10, 1500)
+DIGITS = DatasetInfo("digits", 1, 10)
 
 
 def images(seed: int, *shape: int) -> np.ndarray:
@@ -33,22 +33,38 @@ def test_discriminator_update_lowers_its_objective_on_fixed_batches(loss):
     fake = task.generate(state, KEY, 16)
 
     def objective(d):
-        real_logits, collections = task._discriminate(d, real)
-        fake_logits, _ = task._discriminate(d.replace(collections=collections), fake)
+        (real_logits, _), collections = task._discriminate(d, real, None)
+        (fake_logits, _), _ = task._discriminate(d.replace(collections=collections), fake, None)
         return float(task.objective.discriminator(real_logits, fake_logits))
 
-    updated, _ = jax.jit(task._discriminator_update)(state.discriminator, real, fake, KEY)
+    update = jax.jit(task._discriminator_update)
+    updated, _ = update(state.discriminator, real, None, fake, None, KEY)
     assert objective(updated) < objective(state.discriminator) - 1e-4
 
 
-@pytest.mark.parametrize("penalty", [{}, {"gp_weight": 10.0}, {"r1_weight": 1.0}])
-def test_fused_path_equals_the_critic_scan_with_one_update(penalty):
-    task = create_task(tiny_config(**penalty), DIGITS)
+# The unconditional path with each penalty, and the conditional one with ACGAN's class losses.
+SETTINGS = [{"model.conditioning": "acgan"}, {"gp_weight": 10.0}, {"r1_weight": 1.0}]
+
+
+@pytest.mark.parametrize("settings", SETTINGS)
+def test_fused_path_equals_the_critic_scan_with_one_update(settings):
+    task = create_task(tiny_config(**settings), DIGITS)
     state = init_state(task)
     real = jnp.asarray(images(1, 16))
     z = jax.random.normal(jax.random.key(2), (16, task.models.latent_dim))
-    fused, fused_metrics = jax.jit(task.fused_step)(state, real, z, KEY)
-    scanned, scan_metrics = jax.jit(task.critic_steps)(state, real[None], z[None], z, KEY[None])
+    labels = jnp.arange(16) % 10 if task.num_classes else None
+    fake_labels = None if labels is None else labels[::-1]
+    fused, fused_metrics = jax.jit(task.fused_step)(state, real, labels, z, fake_labels, KEY)
+    scanned, scan_metrics = jax.jit(task.critic_steps)(
+        state,
+        real[None],
+        None if labels is None else labels[None],
+        z[None],
+        None if labels is None else fake_labels[None],
+        z,
+        fake_labels,
+        KEY[None],
+    )
     assert_trees_close(fused, scanned)
     assert fused_metrics.keys() == scan_metrics.keys()
     for name in fused_metrics:
@@ -62,14 +78,14 @@ def test_critic_scan_is_the_updates_one_after_another():
     latents = jax.random.normal(jax.random.key(4), (3, 16, task.models.latent_dim))
     keys = jax.random.split(jax.random.key(5), 3)
     z = latents[0] + 1.0
-    scanned, _ = jax.jit(task.critic_steps)(state, reals, latents, z, keys)
+    scanned, _ = jax.jit(task.critic_steps)(state, reals, None, latents, None, z, None, keys)
 
     d = state.discriminator
     for i in range(3):  # each update on its own real batch and its own fakes
-        fake, _ = task._generate(state.generator, latents[i], keep_statistics=False)
-        d, _ = task._discriminator_update(d, reals[i], fake, keys[i])
-    fake, generator_vjp, g_collections = task._generator_forward(state, z)
-    by_hand, _ = task._generator_update(state, d, fake, generator_vjp, g_collections)
+        fake, _ = task._generate(state.generator, latents[i], None, keep_statistics=False)
+        d, _ = task._discriminator_update(d, reals[i], None, fake, None, keys[i])
+    fake, generator_vjp, g_collections = task._generator_forward(state, z, None)
+    by_hand, _ = task._generator_update(state, d, fake, None, generator_vjp, g_collections)
     assert_trees_close(scanned, by_hand, rtol=1e-4, atol=1e-5)
 
 
@@ -84,7 +100,7 @@ def test_spectral_vectors_change_in_training_only(data_dir):
         jax.tree.leaves(new_state.discriminator.collections[SPECTRAL])[0],
         jax.tree.leaves(u_before)[0],
     )
-    logits, collections = task._discriminate(new_state.discriminator, batch["image"][0])
+    _, collections = task._discriminate(new_state.discriminator, batch["image"][0], None)
     assert_trees_close(collections[SPECTRAL], new_state.discriminator.collections[SPECTRAL], 0, 0)
 
 

@@ -15,7 +15,7 @@ REFERENCE_64PX_RGB = {"generator": 3_576_704, "discriminator": 2_765_568}
 
 def build(image_size: int, channels: int = 3, width: int = 64):
     config = ml_collections.ConfigDict(
-        dict(latent_dim=100, g_width=width, d_width=width, spectral_norm=False)
+        dict(latent_dim=100, g_width=width, d_width=width, spectral_norm=False, conditioning="none")
     )
     return get_model("dcgan", "gan")(config, image_size, channels)
 
@@ -42,10 +42,10 @@ def test_output_shapes(image_size, channels):
         lambda v, z: models.generator.apply(v, z, train=False), g_vars, jnp.zeros((2, 100))
     )
     assert images.shape == (2, image_size, image_size, channels)
-    logits = jax.eval_shape(
+    logits, class_logits = jax.eval_shape(
         lambda v, x: models.discriminator.apply(v, x, train=False), d_vars, images
     )
-    assert logits.shape == (2,)
+    assert logits.shape == (2,) and class_logits is None
 
 
 def torch_reference_counts() -> dict[str, int]:

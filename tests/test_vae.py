@@ -25,7 +25,7 @@ from cnngen_jax.tasks.vae import (
 )
 from tests.conftest import KEY, init_state, run_main, tiny_config, tiny_flags
 
-DIGITS = DatasetInfo("digits", 1, 10, 1500)
+DIGITS = DatasetInfo("digits", 1, 10)
 
 
 def vae_tiny_config(data_dir: str = "", cache_dir: str = "", **overrides):
@@ -193,7 +193,7 @@ def test_k1_bound_is_the_one_sample_elbo_and_more_samples_never_loosen_it(task, 
 @pytest.mark.parametrize("size", [16, 32, 64])
 def test_shapes(size, channels, likelihood):
     config = vae_tiny_config(image_size=size, **{"model.likelihood": likelihood})
-    task = create_task(config, DatasetInfo("x", channels, None, 10))
+    task = create_task(config, DatasetInfo("x", channels, None))
     state = jax.eval_shape(task.init_state, KEY)
     examples = {"image": jax.ShapeDtypeStruct((16, size, size, channels), jnp.float32)}
     pictures = jax.eval_shape(task.images, state, examples, KEY)

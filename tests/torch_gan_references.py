@@ -3,7 +3,8 @@
 What: plain ``torch.nn`` versions of
 
 * Mimicry's SNGAN ResNet networks: ``SNGANGenerator32`` / ``SNGANDiscriminator32`` and
-  ``SNGANGenerator64`` / ``SNGANDiscriminator64``;
+  ``SNGANGenerator64`` / ``SNGANDiscriminator64``, and its class-conditional cGAN-PD pair
+  ``CGANPDGenerator32`` / ``CGANPDDiscriminator32`` (conditional BatchNorm, projection);
 * the "standard CNN" of Miyato et al. 2018 (Spectral Normalization for GANs, ICLR 2018,
   Appendix B.4, Table 3): ``StandardCNNGenerator`` / ``StandardCNNDiscriminator``. Mimicry has no
   such network (its ``DCGAN*`` nets are ResNets), so the defaults follow the paper, and the
@@ -20,7 +21,8 @@ Mimicry's order, so with the same ``torch.manual_seed`` they get the same weight
 Sources, read rather than copied:
 
 * github.com/kwotsin/mimicry, commit a7fda06c (2022-08-07):
-  ``torch_mimicry/nets/sngan/sngan_32.py``, ``sngan_64.py``, ``sngan_base.py``;
+  ``torch_mimicry/nets/sngan/sngan_32.py``, ``sngan_64.py``, ``sngan_base.py``,
+  ``torch_mimicry/nets/cgan_pd/cgan_pd_32.py``;
   ``torch_mimicry/modules/resblocks.py``, ``layers.py``, ``spectral_norm.py``.
 * github.com/POSTECH-CVLab/PyTorch-StudioGAN, commit 947b35e9 (2023-08-06):
   ``src/models/deep_conv.py``, ``src/utils/ops.py``, ``src/config.py``.
@@ -53,6 +55,9 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = [
+    "CGANPDDiscriminator32",
+    "CGANPDGenerator32",
+    "ConditionalBatchNorm2d",
     "DBlock",
     "DBlockOptimized",
     "GBlock",
@@ -92,8 +97,26 @@ def _upsample2x(x: torch.Tensor) -> torch.Tensor:
     return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
 
 
+class ConditionalBatchNorm2d(nn.Module):
+    """Mimicry's ConditionalBatchNorm2d: BatchNorm2d without affine, then gamma and beta looked
+    up from one Embedding(num_classes, 2 C) row (gamma first, initialised N(1, 0.02); beta 0)."""
+
+    def __init__(self, num_features: int, num_classes: int) -> None:
+        super().__init__()
+        self.num_features = num_features
+        self.bn = nn.BatchNorm2d(num_features, affine=False)
+        self.embed = nn.Embedding(num_classes, num_features * 2)
+        self.embed.weight.data[:, :num_features].normal_(1, 0.02)
+        self.embed.weight.data[:, num_features:].zero_()
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        gamma, beta = self.embed(y).chunk(2, 1)
+        c = self.num_features
+        return gamma.view(-1, c, 1, 1) * self.bn(x) + beta.view(-1, c, 1, 1)
+
+
 # --------------------------------------------------------------------------------------------
-# Mimicry residual blocks (torch_mimicry/modules/resblocks.py), unconditional path only.
+# Mimicry residual blocks (torch_mimicry/modules/resblocks.py).
 # --------------------------------------------------------------------------------------------
 
 
@@ -112,6 +135,7 @@ class GBlock(nn.Module):
         hidden_channels: int | None = None,
         upsample: bool = False,
         spectral_norm: bool = False,
+        num_classes: int = 0,
     ) -> None:
         super().__init__()
         hidden = out_channels if hidden_channels is None else hidden_channels
@@ -121,20 +145,27 @@ class GBlock(nn.Module):
         # the random draws match.
         self.c1 = _conv(in_channels, hidden, 3, 1, 1, spectral_norm)
         self.c2 = _conv(hidden, out_channels, 3, 1, 1, spectral_norm)
-        self.b1 = nn.BatchNorm2d(in_channels)
-        self.b2 = nn.BatchNorm2d(hidden)
+        if num_classes:
+            self.b1 = ConditionalBatchNorm2d(in_channels, num_classes)
+            self.b2 = ConditionalBatchNorm2d(hidden, num_classes)
+        else:
+            self.b1 = nn.BatchNorm2d(in_channels)
+            self.b2 = nn.BatchNorm2d(hidden)
         _xavier(self.c1, math.sqrt(2.0))
         _xavier(self.c2, math.sqrt(2.0))
         if self.learnable_sc:
             self.c_sc = _conv(in_channels, out_channels, 1, 1, 0, spectral_norm)
             _xavier(self.c_sc, 1.0)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = F.relu(self.b1(x))
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        def norm(layer, h):
+            return layer(h) if y is None else layer(h, y)
+
+        h = F.relu(norm(self.b1, x))
         if self.upsample:
             h = _upsample2x(h)
         h = self.c1(h)
-        h = self.c2(F.relu(self.b2(h)))
+        h = self.c2(F.relu(norm(self.b2, h)))
         if not self.learnable_sc:
             return h + x
         sc = _upsample2x(x) if self.upsample else x
@@ -435,6 +466,43 @@ class StandardCNNDiscriminator(nn.Module):
         h = self.main(x)
         h = torch.flatten(h, 1) if self.head == "flatten" else torch.sum(h, dim=(2, 3))
         return self.linear(h)
+
+
+class CGANPDGenerator32(nn.Module):
+    """Mimicry CGANPDGenerator32: SNGANGenerator32 with conditional BatchNorm in the three
+    blocks; the last BatchNorm (b5) stays unconditional."""
+
+    def __init__(self, num_classes: int, nz: int = 128, ngf: int = 256) -> None:
+        super().__init__()
+        self.l1 = nn.Linear(nz, 4 * 4 * ngf)
+        self.block2 = GBlock(ngf, ngf, upsample=True, num_classes=num_classes)
+        self.block3 = GBlock(ngf, ngf, upsample=True, num_classes=num_classes)
+        self.block4 = GBlock(ngf, ngf, upsample=True, num_classes=num_classes)
+        self.b5 = nn.BatchNorm2d(ngf)
+        self.c5 = nn.Conv2d(ngf, 3, 3, 1, padding=1)
+        nn.init.xavier_uniform_(self.l1.weight.data, 1.0)
+        nn.init.xavier_uniform_(self.c5.weight.data, 1.0)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        h = self.l1(z).view(z.shape[0], -1, 4, 4)
+        h = self.block4(self.block3(self.block2(h, y), y), y)
+        return torch.tanh(self.c5(F.relu(self.b5(h))))
+
+
+class CGANPDDiscriminator32(SNGANDiscriminator32):
+    """Mimicry CGANPDDiscriminator32: SNGANDiscriminator32 plus a spectrally normalised class
+    embedding l_y (num_classes, ndf), Xavier-initialised; output l5(h) + <l_y(y), h> on the
+    pooled features h."""
+
+    def __init__(self, num_classes: int, ndf: int = 128) -> None:
+        super().__init__(ndf)
+        self.l_y = nn.utils.spectral_norm(nn.Embedding(num_classes, ndf))
+        _xavier(self.l_y, 1.0)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        h = self.block4(self.block3(self.block2(self.block1(x))))
+        h = torch.sum(F.relu(h), dim=(2, 3))
+        return self.l5(h) + torch.sum(self.l_y(y) * h, dim=1, keepdim=True)
 
 
 # --------------------------------------------------------------------------------------------

@@ -43,7 +43,6 @@ class DatasetInfo:
     name: str
     channels: int
     num_classes: int | None
-    num_train_examples: int
 
 
 def get_spec(name: str) -> DatasetSpec:
@@ -100,9 +99,11 @@ def open_source(name: str, split: str, data_dir: str) -> Sequence[dict[str, Any]
         ) from None
 
 
-def dataset_info(name: str, source: Sequence[Any]) -> DatasetInfo:
+def dataset_info(name: str) -> DatasetInfo:
+    """What a task may know of `name`, from its spec alone: tasks are built (and their settings
+    checked) before any data is opened."""
     spec = get_spec(name)
-    return DatasetInfo(name, spec.channels, spec.num_classes, len(source))
+    return DatasetInfo(name, spec.channels, spec.num_classes)
 
 
 def _embedded_builder(spec: DatasetSpec, data_dir: str):

@@ -101,11 +101,11 @@ def num_classes(dataset: str) -> int:
     return classes
 
 
-def _model(classes: int, settings: ClassifierSettings) -> DomainClassifier:
+def _model(classes: int, settings: ClassifierSettings = DEFAULT_SETTINGS) -> DomainClassifier:
     return DomainClassifier(classes, settings.width, settings.feature_dim)
 
 
-def _read_split(
+def read_split(
     dataset: str, split: str, image_size: int, data_dir: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """All images (uint8) and labels of a split, read once through the input pipeline (the same
@@ -122,18 +122,14 @@ def _read_split(
     return np.concatenate(images), np.concatenate(labels)
 
 
-def train_classifier(
-    dataset: str, image_size: int, data_dir: str, settings: ClassifierSettings
-) -> tuple[dict, float]:
-    """Trains on the train split; returns the variables and the accuracy on the test split.
+def fit(images: np.ndarray, labels: np.ndarray, classes: int, settings: ClassifierSettings) -> dict:
+    """The classifier's variables after `settings.steps` Adam steps on uint8 `images`.
 
-    The split is read once and reshuffled in memory every epoch (seeded): reading each record
-    again per step through Grain would cost more than the training itself.
+    The images are held in memory and reshuffled every epoch (seeded): reading each record
+    again per step through Grain would cost more than the training itself. Deterministic for a
+    given platform.
     """
-    spec = data.get_spec(dataset)
-    model = _model(num_classes(dataset), settings)
-    data.ensure_prepared(dataset, data_dir)
-    images, labels = _read_split(dataset, spec.train_split, image_size, data_dir)
+    model = _model(classes, settings)
     optimizer = optax.adam(settings.learning_rate)
 
     @jax.jit
@@ -154,16 +150,34 @@ def train_classifier(
 
     variables, opt_state = init(images[:1])
     rng = np.random.default_rng(settings.seed)
-    per_epoch = len(images) // settings.batch_size
+    per_epoch = max(1, len(images) // settings.batch_size)
     for i in range(settings.steps):
         if i % per_epoch == 0:
             order = rng.permutation(len(images))
         rows = order[(i % per_epoch) * settings.batch_size :][: settings.batch_size]
         variables, opt_state = step(variables, opt_state, images[rows], labels[rows])
-    variables = jax.device_get(variables)
-    test_images, test_labels = _read_split(dataset, spec.test_split, image_size, data_dir)
-    logits = np.asarray(jax.jit(model.apply)(variables, test_images)["logits"])
-    return variables, float(np.mean(np.argmax(logits, axis=-1) == test_labels))
+    return jax.device_get(variables)
+
+
+def predict(model: DomainClassifier, variables: dict, images: np.ndarray) -> np.ndarray:
+    """The predicted class of each uint8 image, in batches of 256."""
+    apply = jax.jit(model.apply)
+    logits = [apply(variables, images[i : i + 256])["logits"] for i in range(0, len(images), 256)]
+    return np.argmax(np.concatenate([np.asarray(x) for x in logits]), axis=-1)
+
+
+def train_classifier(
+    dataset: str, image_size: int, data_dir: str, settings: ClassifierSettings
+) -> tuple[dict, float]:
+    """Trains on the train split; returns the variables and the accuracy on the test split."""
+    spec = data.get_spec(dataset)
+    classes = num_classes(dataset)
+    data.ensure_prepared(dataset, data_dir)
+    images, labels = read_split(dataset, spec.train_split, image_size, data_dir)
+    variables = fit(images, labels, classes, settings)
+    test_images, test_labels = read_split(dataset, spec.test_split, image_size, data_dir)
+    predicted = predict(_model(classes, settings), variables, test_images)
+    return variables, float(np.mean(predicted == test_labels))
 
 
 def cache_path(cache_dir: str, dataset: str, image_size: int, settings: ClassifierSettings) -> str:

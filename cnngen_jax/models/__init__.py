@@ -18,8 +18,9 @@ MODELS = Registry("model", "config.model.name")
 
 @dataclasses.dataclass(frozen=True)
 class GANModels:
-    """What a GAN builder returns: G maps (B, latent_dim) latents to images in [-1, 1], D maps
-    images to one logit each; both take `train`."""
+    """What a GAN builder returns: G maps (B, latent_dim) latents (and labels, when conditional)
+    to images in [-1, 1]; D maps images (and labels) to (one logit each, class logits or None);
+    both take `train`."""
 
     generator: nn.Module
     discriminator: nn.Module
@@ -27,8 +28,9 @@ class GANModels:
 
 
 def register_model(name: str, family: str) -> Callable[[Callable], Callable]:
-    """Registers a builder `(model_config, image_size, channels, dtype) -> modules` for the
-    tasks of `family` (a `config.task` name)."""
+    """Registers a builder `(model_config, image_size, channels, dtype, num_classes) -> modules`
+    for the tasks of `family` (a `config.task` name); `num_classes` 0 builds the unconditional
+    model."""
 
     def register(builder: Callable) -> Callable:
         builder.family = family

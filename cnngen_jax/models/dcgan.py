@@ -15,6 +15,7 @@ import jax.numpy as jnp
 
 from cnngen_jax.errors import UserError
 from cnngen_jax.models import GANModels, register_model
+from cnngen_jax.models.conditioning import discriminator_head, generator_norm
 from cnngen_jax.models.layers import Conv, ConvTranspose, batch_norm
 
 MIN_IMAGE_SIZE = 16
@@ -40,37 +41,57 @@ def num_stride2_blocks(image_size: int) -> int:
 
 
 class Generator(nn.Module):
-    """z of shape (B, latent_dim) -> images (B, S, S, channels) in [-1, 1]."""
+    """z of shape (B, latent_dim) -> images (B, S, S, channels) in [-1, 1]; with `num_classes`,
+    labels (B,) condition every BatchNorm (`cnngen_jax.models.conditioning`)."""
 
     image_size: int = 64
     channels: int = 3
     width: int = 64
     dtype: jnp.dtype = jnp.float32
+    num_classes: int = 0
 
     @nn.compact
-    def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
+    def __call__(
+        self,
+        z: jax.Array,
+        labels: jax.Array | None = None,
+        train: bool = True,
+        statistics_mask: jax.Array | None = None,
+    ) -> jax.Array:
+        def norm(x, name):
+            settings = dict(num_classes=self.num_classes, train=train, dtype=self.dtype)
+            return generator_norm(
+                x, labels, statistics_mask, name=name, scale_init=bn_scale_init, **settings
+            )
+
         blocks = num_stride2_blocks(self.image_size)
         x = z.astype(self.dtype)[:, None, None, :]
         features = self.width * 2 ** (blocks - 1)
         x = ConvTranspose(features, 4, 1, 0, kernel_init=conv_init, name="ConvT_0")(x)
-        x = nn.relu(batch_norm(train, self.dtype, "BN_0", bn_scale_init)(x))
+        x = nn.relu(norm(x, "BN_0"))
         for i in range(1, blocks):
             features //= 2
             x = ConvTranspose(features, 4, 2, 1, kernel_init=conv_init, name=f"ConvT_{i}")(x)
-            x = nn.relu(batch_norm(train, self.dtype, f"BN_{i}", bn_scale_init)(x))
+            x = nn.relu(norm(x, f"BN_{i}"))
         x = ConvTranspose(self.channels, 4, 2, 1, kernel_init=conv_init, name=f"ConvT_{blocks}")(x)
         return jnp.tanh(x)  # in the compute dtype; the loss casts logits to float32
 
 
 class Discriminator(nn.Module):
-    """Images (B, S, S, C) -> real/fake logits (B,)."""
+    """Images (B, S, S, C) -> (real/fake logits (B,), class logits or None). The last layer, a
+    4x4 convolution over the 4x4 features, is a linear map of them, which the conditional
+    heads (`conditioning`) see flattened."""
 
     image_size: int = 64
     width: int = 64
     dtype: jnp.dtype = jnp.float32
+    num_classes: int = 0
+    conditioning: str = "none"
 
     @nn.compact
-    def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
+    def __call__(
+        self, x: jax.Array, labels: jax.Array | None = None, train: bool = True
+    ) -> tuple[jax.Array, jax.Array | None]:
         blocks = num_stride2_blocks(self.image_size)
         x = x.astype(self.dtype)
         for i in range(blocks):
@@ -88,7 +109,7 @@ class Discriminator(nn.Module):
             if i > 0:
                 x = batch_norm(train, self.dtype, f"BN_{i}", bn_scale_init)(x)
             x = nn.leaky_relu(x, 0.2)
-        x = Conv(
+        logits = Conv(
             1,
             4,
             use_bias=False,
@@ -96,12 +117,23 @@ class Discriminator(nn.Module):
             dtype=self.dtype,
             name=f"Conv_{blocks}",
         )(x)
-        return x.reshape(x.shape[0]).astype(jnp.float32)
+        return discriminator_head(
+            x.reshape(x.shape[0], -1).astype(jnp.float32),
+            logits.reshape(x.shape[0]).astype(jnp.float32),
+            labels,
+            conditioning=self.conditioning,
+            num_classes=self.num_classes,
+            spectral_norm=False,
+            kernel_init=conv_init,
+        )
 
 
 @register_model("dcgan", family="gan")
-def build_dcgan(model_config, image_size: int, channels: int, dtype=jnp.float32) -> GANModels:
-    """The DCGAN pair for `image_size` x `image_size` images with `channels` channels."""
+def build_dcgan(
+    model_config, image_size: int, channels: int, dtype=jnp.float32, num_classes: int = 0
+) -> GANModels:
+    """The DCGAN pair for `image_size` x `image_size` images with `channels` channels,
+    conditioned on `num_classes` classes as `model_config.conditioning` says (0: none)."""
     num_stride2_blocks(image_size)  # validates before any tracing
     if model_config.spectral_norm:
         raise UserError(
@@ -109,7 +141,9 @@ def build_dcgan(model_config, image_size: int, channels: int, dtype=jnp.float32)
             "use --config.model.name=sndcgan (the SN-DCGAN of Miyato et al.) or set it to False"
         )
     return GANModels(
-        generator=Generator(image_size, channels, model_config.g_width, dtype),
-        discriminator=Discriminator(image_size, model_config.d_width, dtype),
+        generator=Generator(image_size, channels, model_config.g_width, dtype, num_classes),
+        discriminator=Discriminator(
+            image_size, model_config.d_width, dtype, num_classes, model_config.conditioning
+        ),
         latent_dim=model_config.latent_dim,
     )

@@ -18,7 +18,8 @@ import jax
 import jax.numpy as jnp
 
 from cnngen_jax.models import GANModels, register_model, require_image_size
-from cnngen_jax.models.layers import Conv, Dense, batch_norm
+from cnngen_jax.models.conditioning import discriminator_head, generator_norm
+from cnngen_jax.models.layers import Conv, Dense
 
 
 def xavier_uniform(gain: float) -> nn.initializers.Initializer:
@@ -43,13 +44,18 @@ def average_pool_2x(x: jax.Array) -> jax.Array:
 class GeneratorBlock(nn.Module):
     features: int
     dtype: jnp.dtype = jnp.float32
+    num_classes: int = 0  # > 0: conditional BatchNorm (Mimicry's cGAN-PD blocks)
 
     @nn.compact
-    def __call__(self, x: jax.Array, train: bool) -> jax.Array:
-        h = nn.relu(batch_norm(train, self.dtype, "BN_0")(x))
+    def __call__(self, x, labels, train: bool, statistics_mask) -> jax.Array:
+        def norm(x, name):
+            settings = dict(num_classes=self.num_classes, train=train, dtype=self.dtype)
+            return generator_norm(x, labels, statistics_mask, name=name, **settings)
+
+        h = nn.relu(norm(x, "BN_0"))
         h = upsample_bilinear_2x(h)
         h = Conv(self.features, 3, 1, 1, kernel_init=RESIDUAL_INIT, dtype=self.dtype)(h)
-        h = nn.relu(batch_norm(train, self.dtype, "BN_1")(h))
+        h = nn.relu(norm(h, "BN_1"))
         h = Conv(self.features, 3, 1, 1, kernel_init=RESIDUAL_INIT, dtype=self.dtype)(h)
         shortcut = Conv(self.features, 1, kernel_init=OUTER_INIT, dtype=self.dtype, name="Shortcut")
         return h + shortcut(upsample_bilinear_2x(x))
@@ -97,34 +103,52 @@ class DiscriminatorBlock(nn.Module):
 
 
 class ResNetGenerator(nn.Module):
-    """z (B, latent_dim) -> images (B, S, S, channels) in [-1, 1]; `widths` per upsampling block."""
+    """z (B, latent_dim) -> images (B, S, S, channels) in [-1, 1]; `widths` per upsampling block.
+    With `num_classes`, labels (B,) condition the blocks' BatchNorm; the last BatchNorm stays
+    unconditional, as in Mimicry's cGAN-PD."""
 
     widths: tuple[int, ...]
     channels: int = 3
     dtype: jnp.dtype = jnp.float32
+    num_classes: int = 0
 
     @nn.compact
-    def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
+    def __call__(
+        self,
+        z: jax.Array,
+        labels: jax.Array | None = None,
+        train: bool = True,
+        statistics_mask: jax.Array | None = None,
+    ) -> jax.Array:
         base = self.widths[0]
         x = Dense(4 * 4 * base, kernel_init=OUTER_INIT)(z).reshape(-1, 4, 4, base)
         for features in self.widths[1:]:
-            x = GeneratorBlock(features, self.dtype)(x.astype(self.dtype), train)
-        x = nn.relu(batch_norm(train, self.dtype, "BN_out")(x))
+            block = GeneratorBlock(features, self.dtype, self.num_classes)
+            x = block(x.astype(self.dtype), labels, train, statistics_mask)
+        x = generator_norm(
+            x, None, statistics_mask, num_classes=0, train=train, dtype=self.dtype, name="BN_out"
+        )
+        x = nn.relu(x)
         x = Conv(self.channels, 3, 1, 1, kernel_init=OUTER_INIT, dtype=self.dtype)(x)
         return jnp.tanh(x)
 
 
 class ResNetDiscriminator(nn.Module):
-    """Images (B, S, S, C) -> logits (B,); `blocks` are (features, downsample) per block.
-    Features are pooled by a global sum (SNGAN) or mean (Mimicry's WGAN-GP)."""
+    """Images (B, S, S, C) -> (logits (B,), class logits or None); `blocks` are (features,
+    downsample) per block. Features are pooled by a global sum (SNGAN) or mean (Mimicry's
+    WGAN-GP); the conditional heads see the pooled features (cGAN-PD's projection)."""
 
     blocks: tuple[tuple[int, bool], ...]
     spectral_norm: bool = True
     pooling: str = "sum"
     dtype: jnp.dtype = jnp.float32
+    num_classes: int = 0
+    conditioning: str = "none"
 
     @nn.compact
-    def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
+    def __call__(
+        self, x: jax.Array, labels: jax.Array | None = None, train: bool = True
+    ) -> tuple[jax.Array, jax.Array | None]:
         x = x.astype(self.dtype)
         for i, (features, downsample) in enumerate(self.blocks):
             block = DiscriminatorBlock(
@@ -134,50 +158,70 @@ class ResNetDiscriminator(nn.Module):
         pool = jnp.sum if self.pooling == "sum" else jnp.mean
         x = pool(nn.relu(x).astype(jnp.float32), axis=(1, 2))
         logits = Dense(1, kernel_init=OUTER_INIT, spectral_norm=self.spectral_norm)(x)
-        return logits.reshape(x.shape[0])
+        return discriminator_head(
+            x,
+            logits.reshape(x.shape[0]),
+            labels,
+            conditioning=self.conditioning,
+            num_classes=self.num_classes,
+            spectral_norm=self.spectral_norm,
+            kernel_init=OUTER_INIT,
+        )
 
 
-def _resnet32(model_config, image_size: int, channels: int, dtype, pooling: str) -> GANModels:
-    require_image_size(model_config.name, image_size, 32)
-    g, d = model_config.g_width, model_config.d_width
+def _resnet_pair(
+    model_config, g_widths, d_blocks, channels: int, dtype, pooling: str, num_classes: int
+) -> GANModels:
     return GANModels(
-        generator=ResNetGenerator((g, g, g, g), channels, dtype),
+        generator=ResNetGenerator(g_widths, channels, dtype, num_classes),
         discriminator=ResNetDiscriminator(
-            ((d, True), (d, True), (d, False), (d, False)),
+            d_blocks,
             model_config.spectral_norm,
             pooling,
             dtype,
+            num_classes,
+            model_config.conditioning,
         ),
         latent_dim=model_config.latent_dim,
     )
 
 
+def _resnet32(model_config, image_size, channels, dtype, pooling, num_classes) -> GANModels:
+    require_image_size(model_config.name, image_size, 32)
+    g, d = model_config.g_width, model_config.d_width
+    d_blocks = ((d, True), (d, True), (d, False), (d, False))
+    return _resnet_pair(model_config, (g,) * 4, d_blocks, channels, dtype, pooling, num_classes)
+
+
 @register_model("sngan32", family="gan")
-def build_sngan32(model_config, image_size: int, channels: int, dtype=jnp.float32) -> GANModels:
+def build_sngan32(
+    model_config, image_size: int, channels: int, dtype=jnp.float32, num_classes: int = 0
+) -> GANModels:
     """Mimicry's SNGAN 32x32 pair: G of constant width g_width (ngf, 256 in the paper) over
     three upsampling blocks; D of width d_width (ndf, 128): optimised block, one downsampling
-    and two plain blocks, global sum pooling."""
-    return _resnet32(model_config, image_size, channels, dtype, "sum")
+    and two plain blocks, global sum pooling. Conditioned (`model_config.conditioning`
+    "projection", with the hinge loss) it is Mimicry's cGAN-PD 32x32."""
+    return _resnet32(model_config, image_size, channels, dtype, "sum", num_classes)
 
 
 @register_model("wgan_gp32", family="gan")
-def build_wgan_gp32(model_config, image_size: int, channels: int, dtype=jnp.float32) -> GANModels:
+def build_wgan_gp32(
+    model_config, image_size: int, channels: int, dtype=jnp.float32, num_classes: int = 0
+) -> GANModels:
     """Mimicry's WGAN-GP 32x32 pair: the SNGAN networks with global mean pooling in D (and,
     in its recipe, no spectral normalisation)."""
-    return _resnet32(model_config, image_size, channels, dtype, "mean")
+    return _resnet32(model_config, image_size, channels, dtype, "mean", num_classes)
 
 
 @register_model("sngan64", family="gan")
-def build_sngan64(model_config, image_size: int, channels: int, dtype=jnp.float32) -> GANModels:
+def build_sngan64(
+    model_config, image_size: int, channels: int, dtype=jnp.float32, num_classes: int = 0
+) -> GANModels:
     """Mimicry's SNGAN 64x64 pair: G halves its width from g_width (ngf, 1024) over four
     upsampling blocks; D doubles from d_width / 16 to d_width (ndf, 1024) over five downsampling
     blocks."""
     require_image_size("sngan64", image_size, 64)
     g, d = model_config.g_width, model_config.d_width
-    return GANModels(
-        generator=ResNetGenerator(tuple(g >> i for i in range(5)), channels, dtype),
-        discriminator=ResNetDiscriminator(
-            tuple((d >> (4 - i), True) for i in range(5)), model_config.spectral_norm, "sum", dtype
-        ),
-        latent_dim=model_config.latent_dim,
-    )
+    g_widths = tuple(g >> i for i in range(5))
+    d_blocks = tuple((d >> (4 - i), True) for i in range(5))
+    return _resnet_pair(model_config, g_widths, d_blocks, channels, dtype, "sum", num_classes)

@@ -19,7 +19,8 @@ import jax
 import jax.numpy as jnp
 
 from cnngen_jax.models import GANModels, register_model, require_image_size
-from cnngen_jax.models.layers import Conv, ConvTranspose, Dense, batch_norm
+from cnngen_jax.models.conditioning import discriminator_head, generator_norm
+from cnngen_jax.models.layers import Conv, ConvTranspose, Dense
 
 normal_init = nn.initializers.normal(stddev=0.02)
 
@@ -28,9 +29,16 @@ class StandardGenerator(nn.Module):
     width: int = 64
     channels: int = 3
     dtype: jnp.dtype = jnp.float32
+    num_classes: int = 0  # > 0: conditional BatchNorm
 
     @nn.compact
-    def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
+    def __call__(
+        self,
+        z: jax.Array,
+        labels: jax.Array | None = None,
+        train: bool = True,
+        statistics_mask: jax.Array | None = None,
+    ) -> jax.Array:
         features = 8 * self.width
         x = Dense(4 * 4 * features, kernel_init=normal_init)(z).reshape(-1, 4, 4, features)
         x = x.astype(self.dtype)
@@ -39,7 +47,8 @@ class StandardGenerator(nn.Module):
             x = ConvTranspose(
                 features, 4, 2, 1, kernel_init=normal_init, use_bias=True, name=f"ConvT_{i}"
             )(x)
-            x = nn.relu(batch_norm(train, self.dtype, f"BN_{i}")(x))
+            settings = dict(num_classes=self.num_classes, train=train, dtype=self.dtype)
+            x = nn.relu(generator_norm(x, labels, statistics_mask, name=f"BN_{i}", **settings))
         x = Conv(self.channels, 3, 1, 1, kernel_init=normal_init, dtype=self.dtype)(x)
         return jnp.tanh(x)
 
@@ -48,9 +57,13 @@ class StandardDiscriminator(nn.Module):
     width: int = 64
     spectral_norm: bool = True
     dtype: jnp.dtype = jnp.float32
+    num_classes: int = 0
+    conditioning: str = "none"  # the heads see the flattened 4x4 features
 
     @nn.compact
-    def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
+    def __call__(
+        self, x: jax.Array, labels: jax.Array | None = None, train: bool = True
+    ) -> tuple[jax.Array, jax.Array | None]:
         x = x.astype(self.dtype)
         layers = [(1, 3, 1, 1), (1, 4, 2, 1), (2, 3, 1, 1), (2, 4, 2, 1)]
         layers += [(4, 3, 1, 1), (4, 4, 2, 1), (8, 3, 1, 1)]
@@ -67,17 +80,31 @@ class StandardDiscriminator(nn.Module):
             x = nn.leaky_relu(conv(x), 0.1)
         x = x.reshape(x.shape[0], -1).astype(jnp.float32)
         logits = Dense(1, kernel_init=normal_init, spectral_norm=self.spectral_norm)(x)
-        return logits.reshape(x.shape[0])
+        return discriminator_head(
+            x,
+            logits.reshape(x.shape[0]),
+            labels,
+            conditioning=self.conditioning,
+            num_classes=self.num_classes,
+            spectral_norm=self.spectral_norm,
+            kernel_init=normal_init,
+        )
 
 
 @register_model("sndcgan", family="gan")
-def build_sndcgan(model_config, image_size: int, channels: int, dtype=jnp.float32) -> GANModels:
+def build_sndcgan(
+    model_config, image_size: int, channels: int, dtype=jnp.float32, num_classes: int = 0
+) -> GANModels:
     """The standard CNN pair at 32x32; spectral norm in D as `model.spectral_norm` says."""
     require_image_size("sndcgan", image_size, 32)
     return GANModels(
-        generator=StandardGenerator(model_config.g_width, channels, dtype),
+        generator=StandardGenerator(model_config.g_width, channels, dtype, num_classes),
         discriminator=StandardDiscriminator(
-            model_config.d_width, model_config.spectral_norm, dtype
+            model_config.d_width,
+            model_config.spectral_norm,
+            dtype,
+            num_classes,
+            model_config.conditioning,
         ),
         latent_dim=model_config.latent_dim,
     )

@@ -15,6 +15,10 @@ Both likelihoods model the intensities u = (x + 1) / 2 in [0, 1], so their numbe
 
 Resolutions are powers of two from 16 to 128: the encoder halves down to 4x4, doubling the width
 per block, and the decoder mirrors it.
+
+Conditional (`model.conditioning` "concat", the CVAE of Sohn et al. 2015): the one-hot label
+enters the encoder as extra constant input channels, q(z|x, y), and is concatenated to z for the
+decoder, p(x|z, y); the prior stays N(0, I).
 """
 
 import math
@@ -29,6 +33,17 @@ from cnngen_jax.models.layers import Conv, ConvTranspose
 
 VALID_IMAGE_SIZES = (16, 32, 64, 128)
 LIKELIHOODS = ("bernoulli", "gaussian")
+VAE_CONDITIONINGS = ("none", "concat")
+
+
+def _with_one_hot(x: jax.Array, labels: jax.Array | None, num_classes: int) -> jax.Array:
+    """`x` (B, ..., F) with the one-hot labels appended to its last axis, broadcast over the
+    axes between; `x` itself when unconditional."""
+    if not num_classes:
+        return x
+    one_hot = jax.nn.one_hot(labels, num_classes, dtype=x.dtype)
+    one_hot = one_hot.reshape(one_hot.shape[0], *([1] * (x.ndim - 2)), num_classes)
+    return jnp.concatenate([x, jnp.broadcast_to(one_hot, (*x.shape[:-1], num_classes))], -1)
 
 
 def num_stride2_blocks(image_size: int) -> int:
@@ -48,10 +63,11 @@ class Encoder(nn.Module):
     latent_dim: int
     width: int
     dtype: jnp.dtype = jnp.float32
+    num_classes: int = 0
 
     @nn.compact
-    def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
-        x = x.astype(self.dtype)
+    def __call__(self, x: jax.Array, labels: jax.Array | None) -> tuple[jax.Array, jax.Array]:
+        x = _with_one_hot(x.astype(self.dtype), labels, self.num_classes)
         for i in range(num_stride2_blocks(self.image_size)):
             conv = Conv(self.width * 2**i, 4, 2, 1, dtype=self.dtype)
             x = nn.silu(conv(x))
@@ -67,12 +83,14 @@ class Decoder(nn.Module):
     channels: int
     width: int
     dtype: jnp.dtype = jnp.float32
+    num_classes: int = 0
 
     @nn.compact
-    def __call__(self, z: jax.Array) -> jax.Array:
+    def __call__(self, z: jax.Array, labels: jax.Array | None) -> jax.Array:
         blocks = num_stride2_blocks(self.image_size)
         features = self.width * 2 ** (blocks - 1)
-        x = nn.Dense(4 * 4 * features, dtype=self.dtype)(z.astype(self.dtype))
+        z = _with_one_hot(z.astype(self.dtype), labels, self.num_classes)
+        x = nn.Dense(4 * 4 * features, dtype=self.dtype)(z)
         x = x.reshape(z.shape[0], 4, 4, features)
         for i in range(blocks):
             last = i == blocks - 1
@@ -92,34 +110,45 @@ class ConvVAE(nn.Module):
     likelihood: str
     init_log_scale: float = 0.0
     dtype: jnp.dtype = jnp.float32
+    num_classes: int = 0  # > 0: a conditional VAE
 
     def setup(self):
-        self.encoder = Encoder(self.image_size, self.latent_dim, self.width, self.dtype)
-        self.decoder = Decoder(self.image_size, self.channels, self.width, self.dtype)
+        self.encoder = Encoder(
+            self.image_size, self.latent_dim, self.width, self.dtype, self.num_classes
+        )
+        self.decoder = Decoder(
+            self.image_size, self.channels, self.width, self.dtype, self.num_classes
+        )
         if self.likelihood == "gaussian":
             self.log_scale = self.param(
                 "log_scale", nn.initializers.constant(self.init_log_scale), (self.channels,)
             )
 
-    def encode(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
-        return self.encoder(x)
+    def encode(self, x: jax.Array, labels: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
+        return self.encoder(x, labels)
 
-    def decode(self, z: jax.Array) -> dict[str, jax.Array]:
+    def decode(self, z: jax.Array, labels: jax.Array | None = None) -> dict[str, jax.Array]:
         """Likelihood parameters: {'logits'} (Bernoulli) or {'mean', 'log_scale'} (Gaussian)."""
-        out = self.decoder(z)
+        out = self.decoder(z, labels)
         if self.likelihood == "gaussian":
             return {"mean": out, "log_scale": self.log_scale}
         return {"logits": out}
 
-    def __call__(self, x: jax.Array, eps: jax.Array) -> dict[str, jax.Array]:
+    def __call__(
+        self, x: jax.Array, eps: jax.Array, labels: jax.Array | None = None
+    ) -> dict[str, jax.Array]:
         """Reconstruction parameters for x through z = mean + std * eps (used for `init`)."""
-        mean, log_var = self.encode(x)
-        return self.decode(mean + jnp.exp(0.5 * log_var) * eps)
+        mean, log_var = self.encode(x, labels)
+        return self.decode(mean + jnp.exp(0.5 * log_var) * eps, labels)
 
 
 @register_model("conv_vae", family="vae")
 def build_conv_vae(
-    model_config, image_size: int, channels: int, dtype: jnp.dtype = jnp.float32
+    model_config,
+    image_size: int,
+    channels: int,
+    dtype: jnp.dtype = jnp.float32,
+    num_classes: int = 0,
 ) -> ConvVAE:
     """The conv VAE for `image_size` x `image_size` images with `channels` channels.
 
@@ -142,4 +171,5 @@ def build_conv_vae(
         likelihood=model_config.likelihood,
         init_log_scale=math.log(model_config.gaussian_init_std),
         dtype=dtype,
+        num_classes=num_classes,
     )

@@ -11,11 +11,13 @@ from typing import Any, Protocol
 import flax
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
 
 from cnngen_jax.data import DatasetInfo
+from cnngen_jax.errors import UserError
 from cnngen_jax.registry import Registry
 
 PyTree = Any
@@ -35,6 +37,8 @@ class Task(Protocol):
     # Global batches one train step consumes. With k > 1 the step receives them stacked, each
     # leaf shaped (k, B, ...), e.g. one real batch per discriminator update of a GAN.
     batches_per_step: int
+    # Classes the model is conditioned on (batch["label"] in 0..num_classes-1); 0: unconditional.
+    num_classes: int
 
     def init_state(self, key: jax.Array) -> PyTree:
         """The initial train state (parameters, optimizer states, statistics, step)."""
@@ -52,9 +56,13 @@ class Task(Protocol):
         same every call), so grids of successive steps show the same latents and inputs.
         """
 
-    def generate(self, state: PyTree, key: jax.Array, num_images: int) -> jax.Array:
+    def generate(
+        self, state: PyTree, key: jax.Array, num_images: int, labels: jax.Array | None = None
+    ) -> jax.Array:
         """`num_images` samples in [-1, 1] drawn with `key`, for `cnngen_jax.evaluate` (FID,
-        KID, ...). Optional: families without it cannot be evaluated by sample quality."""
+        KID, ...) and notebooks; conditional models draw `labels` (num_images,), or every class
+        in turn without them. Optional: families without it cannot be evaluated by sample
+        quality."""
 
     def evaluate(
         self, state: PyTree, batches: Callable[[], Iterator[Batch]], key: jax.Array
@@ -92,6 +100,46 @@ def init_network(
     variables = dict(module.init(key, *inputs, **kwargs))
     params = variables.pop("params")
     return NetState(params, variables, optimizer.init(params))
+
+
+def conditional_classes(conditioning: str, choices: tuple[str, ...], data_info: DatasetInfo) -> int:
+    """The number of classes `config.model.conditioning` conditions on: 0 for "none", the
+    dataset's classes otherwise; a UserError for an unknown method or unlabelled data."""
+    if conditioning not in choices:
+        raise UserError(
+            f"unknown conditioning {conditioning!r} (config.model.conditioning); choose one of: "
+            f"{', '.join(choices)}"
+        )
+    if conditioning == "none":
+        return 0
+    if not data_info.num_classes:
+        raise UserError(
+            f"config.model.conditioning={conditioning!r} needs class labels, and dataset "
+            f"{data_info.name!r} (config.dataset) has none; pick a labelled dataset or set "
+            "--config.model.conditioning=none"
+        )
+    return data_info.num_classes
+
+
+def balanced_labels(count: int, num_classes: int) -> jax.Array:
+    """0, 1, ..., num_classes - 1, 0, 1, ...: `count` labels, every class equally often."""
+    return jnp.arange(count, dtype=jnp.int32) % num_classes
+
+
+def check_labels(labels: Any, num_classes: int, setting: str = "labels") -> None:
+    """A UserError for labels asked of an unconditional model or outside 0..num_classes-1;
+    traced labels (inside jit) cannot be checked and pass."""
+    if isinstance(labels, jax.core.Tracer):
+        return
+    if not num_classes:
+        raise UserError(f"{setting} were given, but this model is unconditional")
+    values = np.asarray(labels)
+    outside = values[(values < 0) | (values >= num_classes)]
+    if outside.size:
+        raise UserError(
+            f"label {int(outside[0])} ({setting}) is outside the model's classes "
+            f"0..{num_classes - 1}"
+        )
 
 
 # Independent random streams derived from config.seed.

@@ -9,7 +9,10 @@ task parametrised by config.
   the DCGAN reference's `fake.detach()` does): G runs forward once and backward once;
 - spectral normalisation lives in the discriminator's layers; its power iteration runs once per
   discriminator update (in the pass on real data), never in the generator's update;
-- the generator's moving average (`ema_decay`) draws samples and evaluation images.
+- the generator's moving average (`ema_decay`) draws samples and evaluation images;
+- class conditioning (`model.conditioning`: "projection" or "acgan"; `cnngen_jax.models.
+  conditioning`): real images come with their labels, fakes with labels drawn uniformly; ACGAN
+  adds `class_loss_weight` times a cross-entropy on real images to D's loss and on fakes to G's.
 """
 
 from collections.abc import Callable, Iterator
@@ -25,8 +28,20 @@ from cnngen_jax import evaluation, losses, optim
 from cnngen_jax.data import DatasetInfo
 from cnngen_jax.errors import UserError
 from cnngen_jax.models import get_model
+from cnngen_jax.models.conditioning import GAN_CONDITIONINGS
 from cnngen_jax.models.spectral_norm import COLLECTION as SPECTRAL
-from cnngen_jax.tasks import Batch, Metrics, NetState, init_network, register_task
+from cnngen_jax.tasks import (
+    Batch,
+    Metrics,
+    NetState,
+    balanced_labels,
+    check_labels,
+    conditional_classes,
+    init_network,
+    register_task,
+)
+
+Labels = jax.Array | None  # (B,) class labels; None for unconditional models
 
 
 @flax.struct.dataclass
@@ -44,7 +59,7 @@ def _validate(config: ml_collections.ConfigDict) -> None:
             f"n_critic={config.n_critic} must be >= 1 (discriminator updates per generator "
             "update); set --config.n_critic, e.g. 5 for WGAN-GP and SNGAN"
         )
-    for key in ("gp_weight", "r1_weight"):
+    for key in ("gp_weight", "r1_weight", "class_loss_weight"):
         if config[key] < 0:
             raise UserError(f"{key}={config[key]} must be >= 0 (0 disables it); set --config.{key}")
     if not 0.0 <= config.ema_decay < 1.0:
@@ -52,6 +67,10 @@ def _validate(config: ml_collections.ConfigDict) -> None:
             f"ema_decay={config.ema_decay} must be in [0, 1) (0: no moving average); "
             "set --config.ema_decay, e.g. 0.999"
         )
+
+
+def _cross_entropy(class_logits: jax.Array, labels: jax.Array) -> jax.Array:
+    return optax.softmax_cross_entropy_with_integer_labels(class_logits, labels).mean()
 
 
 def _apply(module, variables: dict, *args, mutable: list[str], **kwargs):
@@ -65,10 +84,14 @@ def _apply(module, variables: dict, *args, mutable: list[str], **kwargs):
 
 @register_task("gan")
 class GANTask:
-    """Unconditional GAN on images in [-1, 1]."""
+    """A GAN on images in [-1, 1], unconditional or class-conditional."""
 
     def __init__(self, config: ml_collections.ConfigDict, data_info: DatasetInfo):
         _validate(config)
+        self.num_classes = conditional_classes(
+            config.model.conditioning, GAN_CONDITIONINGS, data_info
+        )
+        self.class_loss_weight = config.class_loss_weight
         self.objective = losses.get_objective(config.loss)
         self.n_critic = config.n_critic
         self.gp_weight = config.gp_weight
@@ -77,16 +100,20 @@ class GANTask:
         self.batch_size = config.batch_size
         self.num_sample_images = config.num_sample_images
         self.models = get_model(config.model.name, "gan")(
-            config.model, config.image_size, data_info.channels, jnp.dtype(config.compute_dtype)
+            config.model,
+            config.image_size,
+            data_info.channels,
+            jnp.dtype(config.compute_dtype),
+            self.num_classes,
         )
         opt, steps = config.optimizer, config.num_train_steps
         self.g_optimizer = optim.adam(opt.g_learning_rate, opt, steps)
         self.d_optimizer = optim.adam(opt.d_learning_rate, opt, steps, config.n_critic)
         self.image_shape = (config.image_size, config.image_size, data_info.channels)
         # Built only when the trainer evaluates, so its checks cannot stop a run that does not.
-        self.evaluator = (
-            evaluation.Evaluator.from_config(config) if config.eval_every_steps else None
-        )
+        self.evaluator = None
+        if config.eval_every_steps and config.eval.num_samples:
+            self.evaluator = evaluation.Evaluator.from_config(config)
 
     @property
     def batches_per_step(self) -> int:
@@ -96,48 +123,86 @@ class GANTask:
     def init_state(self, key: jax.Array) -> GANState:
         g_key, d_key = jax.random.split(key)
         z = jnp.zeros((1, self.models.latent_dim))
-        generator = init_network(self.models.generator, g_key, self.g_optimizer, z, train=False)
+        labels = jnp.zeros((1,), jnp.int32) if self.num_classes else None
+        generator = init_network(
+            self.models.generator, g_key, self.g_optimizer, z, labels, train=False
+        )
         images = jnp.zeros((1, *self.image_shape))
         discriminator = init_network(
-            self.models.discriminator, d_key, self.d_optimizer, images, train=False
+            self.models.discriminator, d_key, self.d_optimizer, images, labels, train=False
         )
         return GANState(jnp.zeros((), jnp.int32), generator, discriminator, generator.params)
 
-    # Forward passes. Training-mode BatchNorm uses batch statistics; `keep_statistics` says
-    # whether the running averages are updated, `power_iteration` whether spectral norm's are.
+    # Forward passes. Training-mode BatchNorm uses batch statistics (of the rows in
+    # `statistics_mask`, or all); `keep_statistics` says whether the running averages are
+    # updated, `power_iteration` whether spectral norm's are.
 
-    def _generate(self, g: NetState, z: jax.Array, params=None, keep_statistics=True):
+    def _generate(
+        self,
+        g: NetState,
+        z: jax.Array,
+        labels: Labels,
+        params=None,
+        keep_statistics=True,
+        statistics_mask=None,
+    ):
         variables = g.variables(params)
         images, collections = _apply(
-            self.models.generator, variables, z, train=True, mutable=list(g.collections)
+            self.models.generator,
+            variables,
+            z,
+            labels,
+            train=True,
+            statistics_mask=statistics_mask,
+            mutable=list(g.collections),
         )
         return images, collections if keep_statistics else g.collections
 
-    def _discriminate(self, d: NetState, images: jax.Array, params=None, power_iteration=False):
+    def _discriminate(
+        self, d: NetState, images: jax.Array, labels: Labels, params=None, power_iteration=False
+    ):
+        """((logits, class logits or None), D's collections after the pass)."""
         mutable = [c for c in d.collections if c != SPECTRAL or power_iteration]
         variables = d.variables(params)
-        return _apply(self.models.discriminator, variables, images, train=True, mutable=mutable)
+        return _apply(
+            self.models.discriminator, variables, images, labels, train=True, mutable=mutable
+        )
 
     def _discriminator_update(
-        self, d: NetState, real: jax.Array, fake: jax.Array, key: jax.Array
+        self,
+        d: NetState,
+        real: jax.Array,
+        real_labels: Labels,
+        fake: jax.Array,
+        fake_labels: Labels,
+        key: jax.Array,
     ) -> tuple[NetState, Metrics]:
         """One discriminator update on a real and a fake batch (the fakes are constants)."""
         fake = jax.lax.stop_gradient(fake)
 
         def objective(params):
-            real_logits, collections = self._discriminate(d, real, params, power_iteration=True)
+            (real_logits, real_classes), collections = self._discriminate(
+                d, real, real_labels, params, power_iteration=True
+            )
             after_real = d.replace(collections=collections)
-            fake_logits, collections = self._discriminate(after_real, fake, params)
+            (fake_logits, _), collections = self._discriminate(
+                after_real, fake, fake_labels, params
+            )
             loss = self.objective.discriminator(real_logits, fake_logits)
             terms = {}
-            # The penalties see the same layer state and keep none of it.
-            critic = lambda x: self._discriminate(after_real, x, params)[0]  # noqa: E731
+            # The penalties see the same layer state and keep none of it; interpolates between
+            # real and fake images are judged with the real labels.
+            critic = lambda x: self._discriminate(after_real, x, real_labels, params)[0][0]  # noqa: E731
             if self.gp_weight:
                 terms["gradient_penalty"] = losses.gradient_penalty(critic, real, fake, key)
                 loss += self.gp_weight * terms["gradient_penalty"]
             if self.r1_weight:
                 terms["r1_penalty"] = losses.r1_penalty(critic, real)
                 loss += 0.5 * self.r1_weight * terms["r1_penalty"]
+            if real_classes is not None:  # ACGAN: classify the real images
+                terms["d_class_loss"] = _cross_entropy(real_classes, real_labels)
+                terms["d_class_accuracy"] = jnp.mean(jnp.argmax(real_classes, -1) == real_labels)
+                loss += self.class_loss_weight * terms["d_class_loss"]
             return loss, (collections, real_logits, fake_logits, terms)
 
         (loss, (collections, real_logits, fake_logits, terms)), grads = jax.value_and_grad(
@@ -156,17 +221,28 @@ class GANTask:
         return scores
 
     def _generator_update(
-        self, state: GANState, d: NetState, fake: jax.Array, generator_vjp, g_collections
+        self,
+        state: GANState,
+        d: NetState,
+        fake: jax.Array,
+        fake_labels: Labels,
+        generator_vjp,
+        g_collections,
     ) -> tuple[GANState, Metrics]:
-        """The generator's update through `fake = G(z)` (its VJP) against discriminator `d`."""
+        """The generator's update through `fake = G(z, fake_labels)` (its VJP) against
+        discriminator `d`."""
 
         def objective(images):
-            logits, collections = self._discriminate(d, images)
-            return self.objective.generator(logits), (collections, logits)
+            (logits, classes), collections = self._discriminate(d, images, fake_labels)
+            loss, terms = self.objective.generator(logits), {}
+            if classes is not None:  # ACGAN: fakes should be classified as their labels
+                terms["g_class_loss"] = _cross_entropy(classes, fake_labels)
+                loss += self.class_loss_weight * terms["g_class_loss"]
+            return loss, (collections, logits, terms)
 
-        (g_loss, (d_collections, logits)), fake_grads = jax.value_and_grad(objective, has_aux=True)(
-            fake
-        )
+        (g_loss, (d_collections, logits, terms)), fake_grads = jax.value_and_grad(
+            objective, has_aux=True
+        )(fake)
         (g_grads,) = generator_vjp(fake_grads)
         generator = state.generator.updated(self.g_optimizer, g_grads, g_collections)
         ema = optax.incremental_update(generator.params, state.g_ema_params, 1.0 - self.ema_decay)
@@ -176,54 +252,91 @@ class GANTask:
             discriminator=d.replace(collections=d_collections),
             g_ema_params=ema,
         )
-        return new_state, {"g_loss": g_loss, **self._scores("d_fake_after", logits)}
+        scores = self._scores("d_fake_after", logits)
+        return new_state, {"g_loss": g_loss, **terms, **scores}
 
-    def _generator_forward(self, state: GANState, z: jax.Array):
-        """G(z), its VJP in the parameters, and G's collections after the pass."""
+    def _generator_forward(self, state: GANState, z: jax.Array, labels: Labels):
+        """G(z, labels), its VJP in the parameters, and G's collections after the pass."""
         return jax.vjp(
-            lambda params: self._generate(state.generator, z, params),
+            lambda params: self._generate(state.generator, z, labels, params),
             state.generator.params,
             has_aux=True,
         )
 
-    def fused_step(self, state: GANState, real: jax.Array, z: jax.Array, key: jax.Array):
+    def fused_step(
+        self,
+        state: GANState,
+        real: jax.Array,
+        real_labels: Labels,
+        z: jax.Array,
+        fake_labels: Labels,
+        key: jax.Array,
+    ):
         """n_critic = 1: one discriminator update and one generator update on the same fakes."""
-        fake, generator_vjp, g_collections = self._generator_forward(state, z)
-        d, d_metrics = self._discriminator_update(state.discriminator, real, fake, key)
-        new_state, g_metrics = self._generator_update(state, d, fake, generator_vjp, g_collections)
+        fake, generator_vjp, g_collections = self._generator_forward(state, z, fake_labels)
+        d, d_metrics = self._discriminator_update(
+            state.discriminator, real, real_labels, fake, fake_labels, key
+        )
+        new_state, g_metrics = self._generator_update(
+            state, d, fake, fake_labels, generator_vjp, g_collections
+        )
         return new_state, {**d_metrics, **g_metrics}
 
     def critic_steps(
-        self, state: GANState, reals: jax.Array, d_latents: jax.Array, z: jax.Array, keys
+        self,
+        state: GANState,
+        reals: jax.Array,
+        real_labels: Labels,
+        d_latents: jax.Array,
+        d_fake_labels: Labels,
+        z: jax.Array,
+        fake_labels: Labels,
+        keys,
     ) -> tuple[GANState, Metrics]:
         """len(reals) discriminator updates, each on its own real batch and fakes from its own
         latents (G's statistics not kept), then one generator update on latents `z`. Metrics
         of the discriminator updates are averaged."""
 
         def update(d, inputs):
-            real, latents, key = inputs
-            fake, _ = self._generate(state.generator, latents, keep_statistics=False)
-            return self._discriminator_update(d, real, fake, key)
+            real, labels, latents, latent_labels, key = inputs
+            fake, _ = self._generate(state.generator, latents, latent_labels, keep_statistics=False)
+            return self._discriminator_update(d, real, labels, fake, latent_labels, key)
 
-        d, d_metrics = jax.lax.scan(update, state.discriminator, (reals, d_latents, keys))
-        fake, generator_vjp, g_collections = self._generator_forward(state, z)
-        new_state, g_metrics = self._generator_update(state, d, fake, generator_vjp, g_collections)
+        inputs = (reals, real_labels, d_latents, d_fake_labels, keys)
+        d, d_metrics = jax.lax.scan(update, state.discriminator, inputs)
+        fake, generator_vjp, g_collections = self._generator_forward(state, z, fake_labels)
+        new_state, g_metrics = self._generator_update(
+            state, d, fake, fake_labels, generator_vjp, g_collections
+        )
         return new_state, {**jax.tree.map(jnp.mean, d_metrics), **g_metrics}
+
+    def _fake_labels(self, key: jax.Array, count: int) -> Labels:
+        """Labels of `count` fakes, uniform over the classes (None when unconditional)."""
+        if not self.num_classes:
+            return None
+        return jax.random.randint(key, (count,), 0, self.num_classes)
 
     def train_step(self, state: GANState, batch: Batch, key: jax.Array) -> tuple[GANState, Metrics]:
         d_key, penalty_key, g_key = jax.random.split(key, 3)
+        # Apart from the split, so that unconditional runs draw the numbers they always drew.
+        d_label_key, g_label_key = jax.random.split(jax.random.fold_in(key, 1))
+        real_labels = batch["label"] if self.num_classes else None
         shape = (self.batch_size, self.models.latent_dim)
         if self.n_critic == 1:
-            return self.fused_step(
-                state, batch["image"], jax.random.normal(d_key, shape), penalty_key
-            )
+            fake_labels = self._fake_labels(d_label_key, shape[0])
+            z = jax.random.normal(d_key, shape)
+            return self.fused_step(state, batch["image"], real_labels, z, fake_labels, penalty_key)
         # Drawn in 2-D: XLA:CPU compiles 3-D random draws several times slower.
         d_latents = jax.random.normal(d_key, (self.n_critic * shape[0], shape[1]))
+        d_fake_labels = self._fake_labels(d_label_key, self.n_critic * shape[0])
         return self.critic_steps(
             state,
             batch["image"],
+            real_labels,
             d_latents.reshape(self.n_critic, *shape),
+            None if d_fake_labels is None else d_fake_labels.reshape(self.n_critic, shape[0]),
             jax.random.normal(g_key, shape),
+            self._fake_labels(g_label_key, shape[0]),
             jax.random.split(penalty_key, self.n_critic),
         )
 
@@ -231,30 +344,71 @@ class GANTask:
         return {"generator": state.generator.params, "discriminator": state.discriminator.params}
 
     def images(self, state: GANState, examples: Batch, key: jax.Array) -> dict[str, jax.Array]:
-        return {"samples": self.generate(state, key, self.num_sample_images)}
+        pictures = {"samples": self.generate(state, key, self.num_sample_images)}
+        if self.num_classes:
+            columns = max(1, self.num_sample_images // self.num_classes)
+            pictures["class_grid"] = self.class_grid(state, jax.random.fold_in(key, 1), columns)
+        return pictures
 
-    def generate(self, state: GANState, key: jax.Array, num_images: int) -> jax.Array:
+    def class_grid(self, state: GANState, key: jax.Array, columns: int) -> jax.Array:
+        """(num_classes, columns, H, W, C): row i shows class i, column j latent j of `key`."""
+        latents = jax.random.normal(key, (columns, self.models.latent_dim))
+        labels = jnp.repeat(jnp.arange(self.num_classes), columns)
+        images = self.generate_from(state, jnp.tile(latents, (self.num_classes, 1)), labels)
+        return images.reshape(self.num_classes, columns, *self.image_shape)
+
+    def generate(
+        self, state: GANState, key: jax.Array, num_images: int, labels: Labels = None
+    ) -> jax.Array:
         """`num_images` samples in [-1, 1] from latents drawn with `key`, by the moving-average
         generator weights (`config.ema_decay`; with 0 they are the current weights).
 
-        BatchNorm uses the statistics of this generated batch (train mode, statistics not
-        kept), as the reference's sample grids do: running averages lag badly early in GAN
-        training. Samples therefore depend on `num_images`.
+        Unconditional: BatchNorm uses the statistics of this generated batch (train mode,
+        statistics not kept), as the reference's sample grids do: running averages lag badly
+        early in GAN training. Samples therefore depend on `num_images`. Conditional: images of
+        `labels` (default: every class in turn) by `generate_from`.
         """
         latents = jax.random.normal(key, (num_images, self.models.latent_dim))
+        if labels is not None:
+            check_labels(labels, self.num_classes)
+        if self.num_classes:
+            if labels is None:
+                labels = balanced_labels(num_images, self.num_classes)
+            return self.generate_from(state, latents, labels)
         samples, _ = self._generate(
-            state.generator, latents, state.g_ema_params, keep_statistics=False
+            state.generator, latents, None, state.g_ema_params, keep_statistics=False
         )
         return samples.astype(jnp.float32)
+
+    def generate_from(self, state: GANState, latents: jax.Array, labels: jax.Array) -> jax.Array:
+        """A conditional generator's images of `latents` and `labels`, each a function of its
+        own latent and label only: BatchNorm normalises every row by the statistics of a fixed,
+        class-balanced batch of `batch_size` latents (as mixed as the training batches), so
+        asking for one class does not shift the statistics."""
+        reference = jax.random.normal(jax.random.key(0), (self.batch_size, latents.shape[1]))
+        z = jnp.concatenate([latents, reference])
+        all_labels = jnp.concatenate(
+            [jnp.asarray(labels, jnp.int32), balanced_labels(self.batch_size, self.num_classes)]
+        )
+        mask = jnp.arange(len(z)) >= len(latents)
+        samples, _ = self._generate(
+            state.generator,
+            z,
+            all_labels,
+            state.g_ema_params,
+            keep_statistics=False,
+            statistics_mask=mask,
+        )
+        return samples[: len(latents)].astype(jnp.float32)
 
     def evaluate(
         self, state: GANState, batches: Callable[[], Iterator[Batch]], key: jax.Array
     ) -> dict[str, float]:
         """FID, KID and precision/recall of `config.eval.num_samples` generated images against
-        the held-out split, on `config.eval.feature_net` features (`cnngen_jax.evaluation`,
-        which fixes its own latents by `config.seed`); {} when `config.eval_every_steps` is 0.
+        the held-out split, on `config.eval.feature_net` features, and the conditional metrics
+        of a conditional model (`cnngen_jax.evaluation`, which fixes its own latents by
+        `config.seed`); {} when `config.eval_every_steps` or `config.eval.num_samples` is 0.
         The real statistics are computed once."""
         if self.evaluator is None:
             return {}
-        reference = self.evaluator.held_out_reference(batches)
-        return self.evaluator.score(reference, self.evaluator.generated(self.generate, state))
+        return self.evaluator.evaluate_held_out(batches, self.generate, state, self.num_classes)

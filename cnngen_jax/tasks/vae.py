@@ -1,6 +1,9 @@
 """Variational autoencoder: the negative ELBO objective, its train step, the importance-weighted
 bound on held-out data, and sample / reconstruction / interpolation pictures.
 
+A conditional VAE (`model.conditioning` "concat") conditions every term on the image's label:
+log p(x|y) >= E_q(z|x,y)[log p(x|z,y)] - KL(q(z|x,y) || p(z)).
+
 Every quantity is per image in nats: log-likelihoods are summed over all H*W*C dimensions and KLs
 over the latent dimensions, then averaged over images. Bits per dimension divide by H*W*C*ln 2.
 Data x in [-1, 1] is modelled as u = (x + 1) / 2 in [0, 1] (see `cnngen_jax.models.vae`).
@@ -17,11 +20,19 @@ import ml_collections
 import numpy as np
 import optax
 
-from cnngen_jax import parallel
+from cnngen_jax import evaluation, parallel
 from cnngen_jax.data import DatasetInfo
 from cnngen_jax.errors import UserError
 from cnngen_jax.models import get_model
-from cnngen_jax.tasks import Batch, Metrics, register_task
+from cnngen_jax.models.vae import VAE_CONDITIONINGS
+from cnngen_jax.tasks import (
+    Batch,
+    Metrics,
+    balanced_labels,
+    check_labels,
+    conditional_classes,
+    register_task,
+)
 
 _LOG_2PI = math.log(2 * math.pi)
 
@@ -70,16 +81,22 @@ def diagonal_gaussian_log_prob(z: jax.Array, mean: jax.Array, log_var: jax.Array
 
 
 def elbo_terms(
-    model, params: Any, images: jax.Array, eps: jax.Array, analytic_kl: bool = True
+    model,
+    params: Any,
+    images: jax.Array,
+    eps: jax.Array,
+    analytic_kl: bool = True,
+    labels: jax.Array | None = None,
 ) -> tuple[jax.Array, jax.Array]:
-    """Per-image reconstruction NLL -log p(x|z) and KL term, z = mean + std * eps.
+    """Per-image reconstruction NLL -log p(x|z[, y]) and KL term, z = mean + std * eps.
 
     With `analytic_kl` the KL is exact; otherwise it is the one-sample estimate
     log q(z|x) - log p(z) at the same z, which makes -(NLL + KL) the k=1 importance weight.
     """
-    mean, log_var = model.apply({"params": params}, images, method="encode")
+    variables = {"params": params}
+    mean, log_var = model.apply(variables, images, labels, method="encode")
     z = mean + jnp.exp(0.5 * log_var) * eps
-    nll = -log_likelihood(model.apply({"params": params}, z, method="decode"), (images + 1) / 2)
+    nll = -log_likelihood(model.apply(variables, z, labels, method="decode"), (images + 1) / 2)
     if analytic_kl:
         return nll, gaussian_kl(mean, log_var)
     zeros = jnp.zeros_like(z)
@@ -88,7 +105,9 @@ def elbo_terms(
     )
 
 
-def importance_weighted_nll(model, params: Any, images: jax.Array, eps: jax.Array) -> jax.Array:
+def importance_weighted_nll(
+    model, params: Any, images: jax.Array, eps: jax.Array, labels: jax.Array | None = None
+) -> jax.Array:
     """-log (1/k) sum_k p(x, z_k) / q(z_k|x) per image (Burda et al. 2016), eps of shape (k, B, D).
 
     An upper bound on -log p(x) that tightens with k; k=1 is the one-sample negative ELBO. The k
@@ -96,7 +115,7 @@ def importance_weighted_nll(model, params: Any, images: jax.Array, eps: jax.Arra
     """
 
     def log_weight(eps_k):
-        nll, kl = elbo_terms(model, params, images, eps_k, analytic_kl=False)
+        nll, kl = elbo_terms(model, params, images, eps_k, analytic_kl=False, labels=labels)
         return -(nll + kl)
 
     log_weights = jax.lax.map(log_weight, eps)
@@ -125,6 +144,9 @@ class VAETask:
 
     def __init__(self, config: ml_collections.ConfigDict, data_info: DatasetInfo):
         _validate(config)
+        self.num_classes = conditional_classes(
+            config.model.conditioning, VAE_CONDITIONINGS, data_info
+        )
         self.batches_per_step = 1
         self.num_sample_images = config.num_sample_images
         self.batch_size = config.batch_size
@@ -132,7 +154,11 @@ class VAETask:
         self.kl_warmup_steps = config.kl_warmup_steps
         self.eval_iw_samples = config.eval_iw_samples
         self.model = get_model(config.model.name, "vae")(
-            config.model, config.image_size, data_info.channels, jnp.dtype(config.compute_dtype)
+            config.model,
+            config.image_size,
+            data_info.channels,
+            jnp.dtype(config.compute_dtype),
+            self.num_classes,
         )
         self.latent_dim = config.model.latent_dim
         self.image_shape = (config.image_size, config.image_size, data_info.channels)
@@ -146,10 +172,19 @@ class VAETask:
         half_side = max(1, math.isqrt(min(config.num_sample_images // 4, self.batch_size // 2)))
         self.num_pairs = 2 * half_side**2
         self._eval_batch = jax.jit(self._eval_sums)
+        # Sample quality (FID, and the conditional metrics of a conditional VAE) besides the
+        # ELBO, when `config.eval.num_samples` asks for it.
+        self.evaluator = None
+        if config.eval_every_steps and config.eval.num_samples:
+            self.evaluator = evaluation.Evaluator.from_config(config)
+
+    def _labels(self, batch: Batch) -> jax.Array | None:
+        return batch["label"] if self.num_classes else None
 
     def init_state(self, key: jax.Array) -> VAEState:
         images = jnp.zeros((1, *self.image_shape))
-        params = self.model.init(key, images, jnp.zeros((1, self.latent_dim)))["params"]
+        labels = jnp.zeros((1,), jnp.int32) if self.num_classes else None
+        params = self.model.init(key, images, jnp.zeros((1, self.latent_dim)), labels)["params"]
         return VAEState(
             step=jnp.zeros((), jnp.int32), params=params, opt_state=self.optimizer.init(params)
         )
@@ -160,7 +195,7 @@ class VAETask:
         beta = kl_weight(state.step, self.beta, self.kl_warmup_steps)
 
         def loss_fn(params):
-            nll, kl = elbo_terms(self.model, params, images, eps)
+            nll, kl = elbo_terms(self.model, params, images, eps, labels=self._labels(batch))
             return jnp.mean(nll + beta * kl), (jnp.mean(nll), jnp.mean(kl))
 
         (loss, (nll, kl)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
@@ -184,31 +219,54 @@ class VAETask:
     def networks(self, state: VAEState) -> dict[str, Any]:
         return {"vae": state.params}
 
-    def _decode_mean(self, params: Any, z: jax.Array) -> jax.Array:
-        dist = self.model.apply({"params": params}, z, method="decode")
+    def _decode_mean(self, params: Any, z: jax.Array, labels: jax.Array | None) -> jax.Array:
+        dist = self.model.apply({"params": params}, z, labels, method="decode")
         return likelihood_mean(dist) * 2 - 1
 
     def images(self, state: VAEState, examples: Batch, key: jax.Array) -> dict[str, jax.Array]:
         params = state.params
-        x = examples["image"]
-        posterior_mean, _ = self.model.apply({"params": params}, x, method="encode")
+        x, labels = examples["image"], self._labels(examples)
+        posterior_mean, _ = self.model.apply({"params": params}, x, labels, method="encode")
 
-        pairs = x[: self.num_pairs]
-        recon = self._decode_mean(params, posterior_mean[: self.num_pairs])
-        reconstructions = jnp.stack([pairs, recon], axis=1).reshape(-1, *self.image_shape)
+        def labels_of(rows):
+            return None if labels is None else labels[rows]
 
-        # Row i interpolates linearly between the posterior means of examples 2i and 2i + 1.
+        pairs = np.arange(self.num_pairs)
+        recon = self._decode_mean(params, posterior_mean[pairs], labels_of(pairs))
+        reconstructions = jnp.stack([x[pairs], recon], axis=1).reshape(-1, *self.image_shape)
+
+        # Row i interpolates linearly between the posterior means of examples 2i and 2i + 1
+        # (a conditional VAE decodes the whole row with the label of example 2i).
         rows = np.arange(2 * self.side) % x.shape[0]
         start, end = posterior_mean[rows[0::2]], posterior_mean[rows[1::2]]
         t = jnp.linspace(0.0, 1.0, self.side)[None, :, None]
         z = (1 - t) * start[:, None] + t * end[:, None]
-        interpolations = self._decode_mean(params, z.reshape(-1, self.latent_dim))
-        latents = jax.random.normal(key, (self.num_sample_images, self.latent_dim))
-        return {
-            "samples": self._decode_mean(params, latents),
+        row_labels = labels_of(np.repeat(rows[0::2], self.side))
+        interpolations = self._decode_mean(params, z.reshape(-1, self.latent_dim), row_labels)
+        pictures = {
+            "samples": self.generate(state, key, self.num_sample_images),
             "reconstructions": reconstructions,
             "interpolations": interpolations,
         }
+        if self.num_classes:
+            columns = max(1, self.num_sample_images // self.num_classes)
+            latents = jax.random.normal(jax.random.fold_in(key, 1), (columns, self.latent_dim))
+            grid_labels = jnp.repeat(jnp.arange(self.num_classes), columns)
+            grid = self._decode_mean(params, jnp.tile(latents, (self.num_classes, 1)), grid_labels)
+            pictures["class_grid"] = grid.reshape(self.num_classes, columns, *self.image_shape)
+        return pictures
+
+    def generate(
+        self, state: VAEState, key: jax.Array, num_images: int, labels: jax.Array | None = None
+    ) -> jax.Array:
+        """Decoder means of latents drawn from the prior with `key`, in [-1, 1]; a conditional
+        VAE decodes them with `labels` (default: every class in turn)."""
+        if labels is not None:
+            check_labels(labels, self.num_classes)
+        elif self.num_classes:
+            labels = balanced_labels(num_images, self.num_classes)
+        latents = jax.random.normal(key, (num_images, self.latent_dim))
+        return self._decode_mean(state.params, latents, labels)
 
     def _eval_sums(
         self, params: Any, batch: Batch, key: jax.Array, index: jax.Array
@@ -217,12 +275,13 @@ class VAETask:
         images, mask = batch["image"], batch["mask"]
         elbo_key, iw_key = jax.random.split(jax.random.fold_in(key, index))
         eps = jax.random.normal(elbo_key, (images.shape[0], self.latent_dim))
-        nll, kl = elbo_terms(self.model, params, images, eps)
+        labels = self._labels(batch)
+        nll, kl = elbo_terms(self.model, params, images, eps, labels=labels)
         # Drawn in 2-D: XLA:CPU compiles 3-D random draws several times slower.
         iw_eps = jax.random.normal(
             iw_key, (self.eval_iw_samples * images.shape[0], self.latent_dim)
         ).reshape(self.eval_iw_samples, images.shape[0], self.latent_dim)
-        nll_iw = importance_weighted_nll(self.model, params, images, iw_eps)
+        nll_iw = importance_weighted_nll(self.model, params, images, iw_eps, labels)
         return {
             "nelbo": jnp.sum(mask * (nll + kl)),
             "nll_iw": jnp.sum(mask * nll_iw),
@@ -243,8 +302,14 @@ class VAETask:
                 totals[name] += float(value)
         count = totals["count"]
         nelbo = totals["nelbo"] / count
-        return {
+        metrics = {
             "test_nelbo": np.asarray(nelbo),
             "test_nll_iw": np.asarray(totals["nll_iw"] / count),
             "test_bpd": np.asarray(nelbo / (self.num_dims * math.log(2))),
         }
+        if self.evaluator is not None:
+            samples = self.evaluator.evaluate_held_out(
+                batches, self.generate, state, self.num_classes
+            )
+            metrics.update({name: np.asarray(value) for name, value in samples.items()})
+        return metrics
