@@ -1,5 +1,6 @@
 """Offline evaluation: the domain classifier, cached reference statistics, the protocol stamp,
-the trainer's periodic evaluation and `python -m cnngen_jax.evaluate` on a tiny run."""
+the conditional metrics on generators with known answers, the trainer's periodic evaluation and
+`python -m cnngen_jax.evaluate` on a tiny class-conditional run."""
 
 import json
 import os
@@ -7,6 +8,8 @@ import shutil
 import subprocess
 import sys
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.linalg
@@ -178,6 +181,47 @@ def test_protocol_stamp_names_everything_that_determines_the_numbers(
     assert stamp["domain_classifier_test_accuracy"] == classifier.test_accuracy
 
 
+def real_image_generator(data_dir, shift: int):
+    """A jittable `generate` drawing real training images: of class (label + shift) % 10, so
+    shift 0 obeys its labels and shift 1 draws every class under its neighbour's label."""
+    images, classes = split_images(data_dir, "train"), labels(data_dir, "train")
+    per_class = min(np.sum(classes == c) for c in range(10))
+    table = np.stack([images[classes == c][:per_class] for c in range(10)])
+    table = jnp.asarray(table, jnp.float32) / 127.5 - 1.0
+
+    def generate(state, key, num_images, labels):
+        rows = jax.random.randint(key, (num_images,), 0, per_class)
+        return table[(labels + shift) % 10, rows]
+
+    return generate
+
+
+def test_conditional_metrics_see_what_overall_fid_cannot(classifier, data_dir, eval_cache):
+    evaluator = make_evaluator(data_dir, eval_cache, num_samples=500, batch_size=100)
+    reference = evaluator.cached_reference("test")
+    right = evaluator.evaluate(reference, real_image_generator(data_dir, 0), None, 10)
+    swapped = evaluator.evaluate(reference, real_image_generator(data_dir, 1), None, 10)
+    # Real images either way, so both overall FIDs are small (train against test images) ...
+    assert max(right["domain_fid"], swapped["domain_fid"]) < 0.05 * swapped["domain_intra_fid"]
+    # ... but only the obedient generator shows each class as asked.
+    assert right["class_accuracy"] > 0.9 and swapped["class_accuracy"] < 0.05
+    assert swapped["domain_intra_fid"] > 5 * right["domain_intra_fid"]
+    # Trained on real images with their true labels, CAS is about the real-data classifier's
+    # accuracy (a different sample of the same images); on shifted labels it learns the shift.
+    assert right["cas"] == pytest.approx(right["cas_real"], abs=0.05)
+    assert right["cas_real"] == pytest.approx(classifier.test_accuracy)
+    assert swapped["cas"] < 0.05
+    assert {f"class_accuracy_{c}" for c in range(10)} <= right.keys()
+
+    subset = evaluator.evaluate(reference, real_image_generator(data_dir, 0), None, 10, [3, 7])
+    assert {k for k in subset if k.startswith("class_accuracy_")} == {
+        "class_accuracy_3",
+        "class_accuracy_7",
+    }
+    with pytest.raises(UserError, match="label 12 .*--labels"):
+        evaluator.classes(10, [3, 12])
+
+
 @pytest.mark.parametrize(
     "overrides, error, expected",
     [
@@ -202,7 +246,8 @@ def run_evaluate(args: list[str]) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory, data_dir, cache_dir, eval_cache, classifier):
-    """Four steps with evaluation every two (and at step 0), 40 generated images each time."""
+    """A class-conditional DCGAN: four steps with evaluation every two (and at step 0), 40
+    generated images each time."""
     workdir = tmp_path_factory.mktemp("run")
     overrides = {
         "num_train_steps": 4,
@@ -211,8 +256,8 @@ def tiny_run(tmp_path_factory, data_dir, cache_dir, eval_cache, classifier):
         "eval.num_samples": 40,
         "eval.cache_dir": eval_cache,
     }
-    args = ["--config=configs/dcgan.py", f"--workdir={workdir}"]
-    result = run_main(args + tiny_flags(data_dir, cache_dir, **overrides))
+    args = ["--config=configs/cdcgan.py", f"--workdir={workdir}"]
+    result = run_main(args + tiny_flags(data_dir, cache_dir, "cdcgan", **overrides))
     assert result.returncode == 0, result.stderr[-3000:]
     return workdir, result
 
@@ -222,6 +267,7 @@ def test_trainer_evaluates_every_eval_every_steps(tiny_run, classifier):
     lines = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     evaluated = [m["step"] for m in lines if "domain_fid" in m]
     assert evaluated == [0, 2, 4]
+    assert all("domain_intra_fid" in m and "cas" in m for m in lines if "domain_fid" in m)
     assert "evaluation protocol" in result.stdout and classifier.sha256 in result.stdout
 
 
@@ -238,8 +284,10 @@ def test_evaluate_command_matches_the_trainers_last_evaluation(tiny_run):
     assert written["protocol"]["split"] == "test" and written["protocol"]["num_real"] == 297
     metrics = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     during_training = [m for m in metrics if m["step"] == 4 and "domain_fid" in m][0]
-    for name in ("domain_fid", "domain_kid", "domain_precision", "domain_recall"):
+    names = ("domain_fid", "domain_kid", "domain_precision", "domain_recall", "class_accuracy")
+    for name in (*names, "domain_intra_fid", "cas", "cas_real"):
         assert written[name] == pytest.approx(during_training[name], rel=1e-5, abs=1e-9), name
+    assert written["protocol"]["conditional"]["classes"] == list(range(10))
 
 
 @pytest.mark.parametrize(
@@ -247,6 +295,7 @@ def test_evaluate_command_matches_the_trainers_last_evaluation(tiny_run):
     [
         (["--feature_net=inception"], "convert_inception"),
         (["--split=validation"], "--split"),
+        (["--labels=3,12"], "label 12 (--labels) is outside"),
     ],
 )
 def test_evaluate_command_mistakes_give_one_error_line(tiny_run, args, expected):
