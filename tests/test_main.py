@@ -140,6 +140,10 @@ BAD_INPUTS = {
     ),
     "checkpoint of another architecture": (["--config.model.g_width=16"], "model.g_width: 8 -> 16"),
     "unknown loss": (["--config.loss=wgan"], "config.loss"),
+    "conditional model on unlabelled data": (
+        ["--config.model.conditioning=projection", "--config.dataset=celeb_a"],
+        "needs class labels",
+    ),
     "unknown preset": (["--config=configs/dcgan.py:imagenet"], "unknown preset 'imagenet'"),
 }  # fmt: skip
 

@@ -126,6 +126,23 @@ def balanced_labels(count: int, num_classes: int) -> jax.Array:
     return jnp.arange(count, dtype=jnp.int32) % num_classes
 
 
+def class_grid(
+    draw: Callable[[jax.Array, jax.Array], jax.Array],
+    key: jax.Array,
+    num_classes: int,
+    num_sample_images: int,
+    latent_dim: int,
+) -> jax.Array:
+    """The picture of a conditional model, (num_classes, columns, H, W, C) from `draw(latents,
+    labels)`: row i shows class i, column j the j-th latent drawn with `key`, the same latent in
+    every row; about `num_sample_images` images in all."""
+    columns = max(1, num_sample_images // num_classes)
+    latents = jax.random.normal(key, (columns, latent_dim))
+    labels = jnp.repeat(jnp.arange(num_classes), columns)
+    images = draw(jnp.tile(latents, (num_classes, 1)), labels)
+    return images.reshape(num_classes, columns, *images.shape[1:])
+
+
 def check_labels(labels: Any, num_classes: int, setting: str = "labels") -> None:
     """A UserError for labels asked of an unconditional model or outside 0..num_classes-1;
     traced labels (inside jit) cannot be checked and pass."""

@@ -15,6 +15,7 @@ task parametrised by config.
   adds `class_loss_weight` times a cross-entropy on real images to D's loss and on fakes to G's.
 """
 
+import functools
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -36,6 +37,7 @@ from cnngen_jax.tasks import (
     NetState,
     balanced_labels,
     check_labels,
+    class_grid,
     conditional_classes,
     init_network,
     register_task,
@@ -346,16 +348,14 @@ class GANTask:
     def images(self, state: GANState, examples: Batch, key: jax.Array) -> dict[str, jax.Array]:
         pictures = {"samples": self.generate(state, key, self.num_sample_images)}
         if self.num_classes:
-            columns = max(1, self.num_sample_images // self.num_classes)
-            pictures["class_grid"] = self.class_grid(state, jax.random.fold_in(key, 1), columns)
+            pictures["class_grid"] = class_grid(
+                functools.partial(self.generate_from, state),
+                jax.random.fold_in(key, 1),
+                self.num_classes,
+                self.num_sample_images,
+                self.models.latent_dim,
+            )
         return pictures
-
-    def class_grid(self, state: GANState, key: jax.Array, columns: int) -> jax.Array:
-        """(num_classes, columns, H, W, C): row i shows class i, column j latent j of `key`."""
-        latents = jax.random.normal(key, (columns, self.models.latent_dim))
-        labels = jnp.repeat(jnp.arange(self.num_classes), columns)
-        images = self.generate_from(state, jnp.tile(latents, (self.num_classes, 1)), labels)
-        return images.reshape(self.num_classes, columns, *self.image_shape)
 
     def generate(
         self, state: GANState, key: jax.Array, num_images: int, labels: Labels = None

@@ -9,6 +9,7 @@ over the latent dimensions, then averaged over images. Bits per dimension divide
 Data x in [-1, 1] is modelled as u = (x + 1) / 2 in [0, 1] (see `cnngen_jax.models.vae`).
 """
 
+import functools
 import math
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -30,6 +31,7 @@ from cnngen_jax.tasks import (
     Metrics,
     balanced_labels,
     check_labels,
+    class_grid,
     conditional_classes,
     register_task,
 )
@@ -249,11 +251,13 @@ class VAETask:
             "interpolations": interpolations,
         }
         if self.num_classes:
-            columns = max(1, self.num_sample_images // self.num_classes)
-            latents = jax.random.normal(jax.random.fold_in(key, 1), (columns, self.latent_dim))
-            grid_labels = jnp.repeat(jnp.arange(self.num_classes), columns)
-            grid = self._decode_mean(params, jnp.tile(latents, (self.num_classes, 1)), grid_labels)
-            pictures["class_grid"] = grid.reshape(self.num_classes, columns, *self.image_shape)
+            pictures["class_grid"] = class_grid(
+                functools.partial(self._decode_mean, params),
+                jax.random.fold_in(key, 1),
+                self.num_classes,
+                self.num_sample_images,
+                self.latent_dim,
+            )
         return pictures
 
     def generate(
