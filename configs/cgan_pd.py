@@ -12,7 +12,8 @@ Presets (`--config=configs/cgan_pd.py:NAME`):
 
 - `digits` (default): the embedded digits in minutes on 2 CPU cores, with the SNGAN digits
   recipe's shrinking (widths 32, one discriminator update per generator update, EMA generator
-  0.99, 1500 steps) and the conditional metrics every 500 steps.
+  0.99, 1500 steps), G's learning rate raised to 5e-4 (below) and the conditional metrics every
+  500 steps.
 - `cifar10`: the published recipe as Mimicry trains it (batch 64, 100k generator steps, ngf 256,
   ndf 128, z 128). Parameters: G 4,304,387, D 1,055,105 (Mimicry's modules, counted in
   tests/test_gan_models.py). Mimicry's README reports FID 10.84 +- 0.03, IS 8.25 +- 0.13 and KID
@@ -35,6 +36,10 @@ def cifar10() -> ml_collections.ConfigDict:
 def digits() -> ml_collections.ConfigDict:
     config = sngan.digits()
     config.model.conditioning = "projection"
+    # G learns its per-class BatchNorm gains and biases at about one learning rate per step; at
+    # Mimicry's 2e-4 the classifier recognises 23% of the requested classes after 1500 steps,
+    # at 5e-4 74% (1e-3 collapsed: recall 0). Measured on the digits, README.
+    config.optimizer.g_learning_rate = 5e-4
     config.eval_every_steps = 500
     return config
 

@@ -51,23 +51,25 @@ class ConditionalBatchNorm(nn.Module):
 
 
 def generator_norm(
-    x: jax.Array,
     labels: jax.Array | None,
     statistics_mask: jax.Array | None,
     *,
     num_classes: int,
     train: bool,
     dtype: jnp.dtype,
-    name: str,
     scale_init: Callable = nn.initializers.ones,
-) -> jax.Array:
-    """A generator's BatchNorm, conditional when `num_classes` > 0; called inside a compact
-    method. `statistics_mask` (B,) picks the rows whose batch statistics normalise every row
-    (None: all rows)."""
+) -> Callable[[jax.Array, str], jax.Array]:
+    """A generator's BatchNorm as `norm(x, name)`, called inside a compact method: conditional
+    on `labels` when `num_classes` > 0. `statistics_mask` (B,) picks the rows whose batch
+    statistics normalise every row (None: all rows)."""
     mask = None if statistics_mask is None else statistics_mask[:, None, None, None] > 0
-    if num_classes:
-        return ConditionalBatchNorm(num_classes, train, dtype, name=name)(x, labels, mask)
-    return batch_norm(train, dtype, name, scale_init)(x, mask=mask)
+
+    def norm(x: jax.Array, name: str) -> jax.Array:
+        if num_classes:
+            return ConditionalBatchNorm(num_classes, train, dtype, name=name)(x, labels, mask)
+        return batch_norm(train, dtype, name, scale_init)(x, mask=mask)
+
+    return norm
 
 
 def discriminator_head(
@@ -95,3 +97,26 @@ def discriminator_head(
         head = Dense(num_classes, kernel_init, spectral_norm, name="ClassHead")
         return logits, head(features)
     return logits, None
+
+
+def linear_output(
+    features: jax.Array,
+    labels: jax.Array | None,
+    *,
+    conditioning: str,
+    num_classes: int,
+    spectral_norm: bool,
+    kernel_init: Callable,
+) -> tuple[jax.Array, jax.Array | None]:
+    """A discriminator's last layer over its final features (B, F): a linear map to one logit
+    each, then `discriminator_head` on the same features."""
+    logits = Dense(1, kernel_init=kernel_init, spectral_norm=spectral_norm)(features)
+    return discriminator_head(
+        features,
+        logits.reshape(features.shape[0]),
+        labels,
+        conditioning=conditioning,
+        num_classes=num_classes,
+        spectral_norm=spectral_norm,
+        kernel_init=kernel_init,
+    )

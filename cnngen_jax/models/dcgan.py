@@ -58,12 +58,14 @@ class Generator(nn.Module):
         train: bool = True,
         statistics_mask: jax.Array | None = None,
     ) -> jax.Array:
-        def norm(x, name):
-            settings = dict(num_classes=self.num_classes, train=train, dtype=self.dtype)
-            return generator_norm(
-                x, labels, statistics_mask, name=name, scale_init=bn_scale_init, **settings
-            )
-
+        norm = generator_norm(
+            labels,
+            statistics_mask,
+            num_classes=self.num_classes,
+            train=train,
+            dtype=self.dtype,
+            scale_init=bn_scale_init,
+        )
         blocks = num_stride2_blocks(self.image_size)
         x = z.astype(self.dtype)[:, None, None, :]
         features = self.width * 2 ** (blocks - 1)

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from cnngen_jax.models import GANModels, register_model, require_image_size
-from cnngen_jax.models.conditioning import discriminator_head, generator_norm
+from cnngen_jax.models.conditioning import generator_norm, linear_output
 from cnngen_jax.models.layers import Conv, Dense
 
 
@@ -48,10 +48,9 @@ class GeneratorBlock(nn.Module):
 
     @nn.compact
     def __call__(self, x, labels, train: bool, statistics_mask) -> jax.Array:
-        def norm(x, name):
-            settings = dict(num_classes=self.num_classes, train=train, dtype=self.dtype)
-            return generator_norm(x, labels, statistics_mask, name=name, **settings)
-
+        norm = generator_norm(
+            labels, statistics_mask, num_classes=self.num_classes, train=train, dtype=self.dtype
+        )
         h = nn.relu(norm(x, "BN_0"))
         h = upsample_bilinear_2x(h)
         h = Conv(self.features, 3, 1, 1, kernel_init=RESIDUAL_INIT, dtype=self.dtype)(h)
@@ -125,10 +124,8 @@ class ResNetGenerator(nn.Module):
         for features in self.widths[1:]:
             block = GeneratorBlock(features, self.dtype, self.num_classes)
             x = block(x.astype(self.dtype), labels, train, statistics_mask)
-        x = generator_norm(
-            x, None, statistics_mask, num_classes=0, train=train, dtype=self.dtype, name="BN_out"
-        )
-        x = nn.relu(x)
+        norm = generator_norm(None, statistics_mask, num_classes=0, train=train, dtype=self.dtype)
+        x = nn.relu(norm(x, "BN_out"))
         x = Conv(self.channels, 3, 1, 1, kernel_init=OUTER_INIT, dtype=self.dtype)(x)
         return jnp.tanh(x)
 
@@ -157,10 +154,8 @@ class ResNetDiscriminator(nn.Module):
             x = block(x)
         pool = jnp.sum if self.pooling == "sum" else jnp.mean
         x = pool(nn.relu(x).astype(jnp.float32), axis=(1, 2))
-        logits = Dense(1, kernel_init=OUTER_INIT, spectral_norm=self.spectral_norm)(x)
-        return discriminator_head(
+        return linear_output(
             x,
-            logits.reshape(x.shape[0]),
             labels,
             conditioning=self.conditioning,
             num_classes=self.num_classes,

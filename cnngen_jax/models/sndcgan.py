@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from cnngen_jax.models import GANModels, register_model, require_image_size
-from cnngen_jax.models.conditioning import discriminator_head, generator_norm
+from cnngen_jax.models.conditioning import generator_norm, linear_output
 from cnngen_jax.models.layers import Conv, ConvTranspose, Dense
 
 normal_init = nn.initializers.normal(stddev=0.02)
@@ -39,6 +39,9 @@ class StandardGenerator(nn.Module):
         train: bool = True,
         statistics_mask: jax.Array | None = None,
     ) -> jax.Array:
+        norm = generator_norm(
+            labels, statistics_mask, num_classes=self.num_classes, train=train, dtype=self.dtype
+        )
         features = 8 * self.width
         x = Dense(4 * 4 * features, kernel_init=normal_init)(z).reshape(-1, 4, 4, features)
         x = x.astype(self.dtype)
@@ -47,8 +50,7 @@ class StandardGenerator(nn.Module):
             x = ConvTranspose(
                 features, 4, 2, 1, kernel_init=normal_init, use_bias=True, name=f"ConvT_{i}"
             )(x)
-            settings = dict(num_classes=self.num_classes, train=train, dtype=self.dtype)
-            x = nn.relu(generator_norm(x, labels, statistics_mask, name=f"BN_{i}", **settings))
+            x = nn.relu(norm(x, f"BN_{i}"))
         x = Conv(self.channels, 3, 1, 1, kernel_init=normal_init, dtype=self.dtype)(x)
         return jnp.tanh(x)
 
@@ -79,10 +81,8 @@ class StandardDiscriminator(nn.Module):
             )
             x = nn.leaky_relu(conv(x), 0.1)
         x = x.reshape(x.shape[0], -1).astype(jnp.float32)
-        logits = Dense(1, kernel_init=normal_init, spectral_norm=self.spectral_norm)(x)
-        return discriminator_head(
+        return linear_output(
             x,
-            logits.reshape(x.shape[0]),
             labels,
             conditioning=self.conditioning,
             num_classes=self.num_classes,

@@ -146,11 +146,12 @@ def class_grid(
 def check_labels(labels: Any, num_classes: int, setting: str = "labels") -> None:
     """A UserError for labels asked of an unconditional model or outside 0..num_classes-1;
     traced labels (inside jit) cannot be checked and pass."""
-    if isinstance(labels, jax.core.Tracer):
+    try:
+        values = np.asarray(labels)
+    except jax.errors.TracerArrayConversionError:
         return
     if not num_classes:
         raise UserError(f"{setting} were given, but this model is unconditional")
-    values = np.asarray(labels)
     outside = values[(values < 0) | (values >= num_classes)]
     if outside.size:
         raise UserError(
