@@ -6,7 +6,13 @@ import os
 import subprocess
 import sys
 
-import jax
+# Tests are dominated by XLA compilation, not by running the tiny programs: LLVM's cheapest code
+# generation compiles them ~20% faster. Set before the backend starts, for this process and
+# (through `run_main` and the processes that inherit the environment) every subprocess.
+FAST_COMPILE = "--xla_backend_optimization_level=0"
+os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {FAST_COMPILE}".strip()
+
+import jax  # noqa: E402
 
 # Before any backend starts: in-process tests see 8 CPU devices. Subprocesses are unaffected.
 jax.config.update("jax_num_cpu_devices", 8)
@@ -105,7 +111,7 @@ def run_main(
 ) -> subprocess.CompletedProcess:
     """`python -m cnngen_jax.main ARGS` in a fresh process, from the repository root."""
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    env["XLA_FLAGS"] = f"{FAST_COMPILE} --xla_force_host_platform_device_count={devices}"
     return subprocess.run(
         [sys.executable, "-m", "cnngen_jax.main", *args],
         cwd=ROOT,

@@ -19,7 +19,7 @@ import cnngen_jax
 from cnngen_jax import data, evaluation
 from cnngen_jax.errors import UserError
 from cnngen_jax.metrics import InceptionWeightsMissing, domain
-from tests.conftest import ROOT, run_main, tiny_flags
+from tests.conftest import FAST_COMPILE, ROOT, run_main, tiny_flags
 
 SIZE = 16  # the tiny configs' image size
 
@@ -237,7 +237,7 @@ def test_bad_settings_are_reported_before_any_work(data_dir, tmp_path, overrides
 
 
 def run_evaluate(args: list[str]) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env = {**os.environ, "XLA_FLAGS": FAST_COMPILE}  # as the trainer's subprocess
     return subprocess.run(
         [sys.executable, "-m", "cnngen_jax.evaluate", *args],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,

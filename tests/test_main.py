@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.conftest import ROOT, run_main, tiny_flags
+from tests.conftest import FAST_COMPILE, ROOT, run_main, tiny_flags
 
 THROUGHPUT = ("steps_per_sec", "images_per_sec")
 
@@ -99,7 +99,7 @@ def test_killed_run_restarts_from_last_complete_checkpoint(
     tmp_path, data_dir, cache_dir, long_reference
 ):
     want, settings = long_reference
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=1"}
+    env = {**os.environ, "XLA_FLAGS": f"{FAST_COMPILE} --xla_force_host_platform_device_count=1"}
     command = [sys.executable, "-m", "cnngen_jax.main"]
     process = subprocess.Popen(
         [*command, *main_args(tmp_path, data_dir, cache_dir, **settings)],

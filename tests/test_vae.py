@@ -105,6 +105,7 @@ class LinearGaussian(nn.Module):
     """u = W z + b + noise with orthogonal columns in W: the exact posterior is diagonal.
 
     `posterior_error` scales the encoder's mean and variance away from the exact posterior.
+    Unconditional: the labels every VAE's encode and decode take are None.
     """
 
     w: np.ndarray
@@ -112,14 +113,14 @@ class LinearGaussian(nn.Module):
     noise_std: float
     posterior_error: float
 
-    def encode(self, x):
+    def encode(self, x, labels=None):
         u = (x.reshape(x.shape[0], -1) + 1) / 2
         precision = 1 + np.sum(self.w**2, axis=0) / self.noise_std**2
         mean = (u - self.b) @ self.w / self.noise_std**2 / precision
         log_var = -jnp.log(precision) * jnp.ones_like(mean)
         return mean * (1 + self.posterior_error), log_var + 2 * self.posterior_error
 
-    def decode(self, z):
+    def decode(self, z, labels=None):
         mean = (z @ self.w.T + self.b).reshape(z.shape[0], 4, 4, 1)
         return {"mean": mean, "log_scale": jnp.full((1,), math.log(self.noise_std))}
 
