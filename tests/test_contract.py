@@ -25,7 +25,12 @@ def training_batches(config, data_dir: str, task, count: int) -> list[dict]:
     return [next(iterator) for _ in range(count)]
 
 
-@pytest.mark.parametrize("family", list(FAMILIES))
+# A recipe whose default step is another's plus one feature adds no path of its own: SNGAN's is
+# cGAN-PD's without the labels (WGAN-GP runs the same networks unconditionally).
+SUBSUMED = {"sngan": "cgan_pd"}
+
+
+@pytest.mark.parametrize("family", [f for f in FAMILIES if f not in SUBSUMED])
 def test_one_device_and_eight_devices_take_the_same_steps(family, data_dir):
     config = tiny_config(data_dir, family=family)
     task = create_task(config, data.dataset_info("digits"))
