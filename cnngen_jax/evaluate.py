@@ -42,13 +42,29 @@ _LABELS = flags.DEFINE_list(
 flags.mark_flag_as_required("workdir")
 
 
+# Settings added after runs were first written, with the value that reproduces those runs: a
+# config.json without them (an unconditional model from before version 0.2.0) still loads.
+ADDED_SETTINGS = {
+    "gan": {"model.conditioning": "none", "class_loss_weight": 1.0},
+    "vae": {"model.conditioning": "none"},
+}
+
+
 def load_run_config(workdir: str) -> ml_collections.ConfigDict:
-    """The run's config.json as an (unlocked) ConfigDict."""
+    """The run's config.json as an (unlocked) ConfigDict, completed by `ADDED_SETTINGS`."""
     path = os.path.join(workdir, "config.json")
     if not os.path.isfile(path):
         raise UserError(f"{path} does not exist; pass the --workdir of a training run")
     with open(path) as f:
-        return ml_collections.ConfigDict(json.load(f))
+        config = ml_collections.ConfigDict(json.load(f))
+    for key, value in ADDED_SETTINGS.get(config.get("task"), {}).items():
+        *parents, leaf = key.split(".")
+        node = config
+        for parent in parents:
+            node = node[parent]
+        if leaf not in node:
+            node[leaf] = value
+    return config
 
 
 def evaluate_run(

@@ -303,7 +303,8 @@ class Evaluator:
         """`num_samples` uint8 images in batches of `batch_size`, with their labels: batch i is
         drawn from key fold_in(seed's eval stream, i), and with `classes` its labels cycle
         through them (every class equally often, up to one image). Every batch is generated
-        whole (BatchNorm in train mode sees `batch_size` images) and the last one is cut."""
+        whole (an unconditional GAN's train-mode BatchNorm sees `batch_size` images) and the
+        last one is cut."""
         for start in range(0, self.num_samples, self.batch_size):
             labels = None
             if classes is not None:
@@ -320,10 +321,18 @@ class Evaluator:
             if requested is not None:
                 raise UserError("classes (--labels) were given for an unconditional model")
             return None
-        if requested is None:
-            return np.arange(num_classes)
-        classes = np.unique(np.asarray(requested, np.int64))
-        check_labels(classes, num_classes, "--labels")
+        classes = np.arange(num_classes)
+        if requested is not None:
+            classes = np.unique(np.asarray(requested, np.int64))
+            if not classes.size:
+                raise UserError("--labels names no class; give class numbers, e.g. --labels=3,5")
+            check_labels(classes, num_classes, setting="--labels")
+        if self.num_samples < 2 * len(classes):  # a covariance per class needs two images
+            raise UserError(
+                f"num_samples={self.num_samples} (--num_samples or config.eval.num_samples) "
+                f"gives fewer than 2 images to each of {len(classes)} classes; set it to at "
+                f"least {2 * len(classes)}"
+            )
         return classes
 
     def evaluate(
@@ -366,18 +375,20 @@ class Evaluator:
         classifier = domain.load_or_train(
             self.dataset, self.image_size, self.data_dir, self.cache_dir
         )
-        predicted = domain.predict(classifier.model, classifier.variables, images)
+        predicted = domain.predict(classifier.model, classifier.variables, images)  # all classes
         accuracy, per_class = conditional.per_class_accuracy(predicted, labels, classes)
         intra_fid, fid_per_class = conditional.intra_class_fid(
             reference.features, reference.labels, features, labels, classes
         )
+        # Both classifiers choose among `classes` only, so that with --labels the synthetic one
+        # (which never saw another class) and the real one answer the same question.
         test_images, test_labels = self._real_test_images(classes)
         num_classes = domain.num_classes(self.dataset)
         synthetic = domain.fit(images, labels, num_classes, domain.DEFAULT_SETTINGS)
-        cas = np.mean(domain.predict(classifier.model, synthetic, test_images) == test_labels)
-        real = np.mean(
-            domain.predict(classifier.model, classifier.variables, test_images) == test_labels
-        )
+        model = classifier.model
+        cas = np.mean(domain.predict(model, synthetic, test_images, classes) == test_labels)
+        real_predicted = domain.predict(model, classifier.variables, test_images, classes)
+        real = np.mean(real_predicted == test_labels)
         net = self.net.name
         return {
             "class_accuracy": accuracy,
@@ -454,8 +465,8 @@ class Evaluator:
                 "cas": (
                     "the domain classifier's architecture and settings "
                     f"{dataclasses.asdict(domain.DEFAULT_SETTINGS)} trained on the num_fake "
-                    "fakes only, tested on the test split's images of the classes; cas_real: "
-                    "the same classifier trained on the train split"
+                    "fakes only, tested on the test split's images of the classes, choosing "
+                    "among the classes; cas_real: the same classifier trained on the train split"
                 ),
             }
         return stamp

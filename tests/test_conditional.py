@@ -148,6 +148,8 @@ def test_labels_outside_the_classes_or_for_an_unconditional_model_are_refused(co
     task, state = conditional_task
     with pytest.raises(UserError, match="label 10 .* outside .* 0..9"):
         task.generate(state, KEY, 2, np.array([3, 10]))
+    with pytest.raises(UserError, match="must be 3 class numbers"):
+        task.generate(state, KEY, 3, np.array([3, 1]))
     unconditional = create_task(tiny_config(), DIGITS)
     with pytest.raises(UserError, match="unconditional"):
         unconditional.generate(init_state(unconditional), KEY, 2, np.array([1, 2]))

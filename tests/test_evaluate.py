@@ -16,10 +16,11 @@ import scipy.linalg
 from PIL import Image
 
 import cnngen_jax
-from cnngen_jax import data, evaluation
+from cnngen_jax import data, evaluate, evaluation
 from cnngen_jax.errors import UserError
 from cnngen_jax.metrics import InceptionWeightsMissing, domain
-from tests.conftest import FAST_COMPILE, ROOT, run_main, tiny_flags
+from cnngen_jax.tasks import create_task
+from tests.conftest import FAST_COMPILE, ROOT, run_main, tiny_config, tiny_flags
 
 SIZE = 16  # the tiny configs' image size
 
@@ -290,12 +291,22 @@ def test_evaluate_command_matches_the_trainers_last_evaluation(tiny_run):
     assert written["protocol"]["conditional"]["classes"] == list(range(10))
 
 
+def test_a_config_from_before_conditioning_still_loads(tmp_path):
+    config = json.loads(tiny_config(family="dcgan").to_json())  # as the trainer writes it
+    del config["class_loss_weight"], config["model"]["conditioning"]
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    loaded = evaluate.load_run_config(str(tmp_path))
+    assert loaded.model.conditioning == "none" and loaded.class_loss_weight == 1.0
+    assert create_task(loaded, data.dataset_info("digits")).num_classes == 0
+
+
 @pytest.mark.parametrize(
     "args, expected",
     [
         (["--feature_net=inception"], "convert_inception"),
         (["--split=validation"], "--split"),
         (["--labels=3,12"], "label 12 (--labels) is outside"),
+        (["--labels=0,1,2,3,4,5", "--num_samples=10"], "fewer than 2 images to each of 6"),
     ],
 )
 def test_evaluate_command_mistakes_give_one_error_line(tiny_run, args, expected):

@@ -11,8 +11,10 @@ keyed by the dataset, image size and training settings, so each protocol trains 
 """
 
 import dataclasses
+import functools
 import json
 import os
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -32,6 +34,7 @@ from cnngen_jax.metrics.npz_files import content_sha256
 _META_SHA = "meta/sha256"
 _META_SETTINGS = "meta/settings"
 _META_ACCURACY = "meta/test_accuracy"
+PREDICT_BATCH = 256
 
 
 class DomainClassifier(nn.Module):
@@ -159,11 +162,27 @@ def fit(images: np.ndarray, labels: np.ndarray, classes: int, settings: Classifi
     return jax.device_get(variables)
 
 
-def predict(model: DomainClassifier, variables: dict, images: np.ndarray) -> np.ndarray:
-    """The predicted class of each uint8 image, in batches of 256."""
-    apply = jax.jit(model.apply)
-    logits = [apply(variables, images[i : i + 256])["logits"] for i in range(0, len(images), 256)]
-    return np.argmax(np.concatenate([np.asarray(x) for x in logits]), axis=-1)
+@functools.partial(jax.jit, static_argnums=0)
+def _logits(model: DomainClassifier, variables: dict, images: jax.Array) -> jax.Array:
+    return model.apply(variables, images)["logits"]
+
+
+def predict(
+    model: DomainClassifier, variables: dict, images: np.ndarray, classes: Any = None
+) -> np.ndarray:
+    """The predicted class of each uint8 image, chosen among `classes` (default: all), in
+    batches of 256 (the last one padded, so one compilation serves every call)."""
+    logits = []
+    for start in range(0, len(images), PREDICT_BATCH):
+        batch = images[start : start + PREDICT_BATCH]
+        padded = np.zeros((PREDICT_BATCH, *batch.shape[1:]), batch.dtype)
+        padded[: len(batch)] = batch
+        logits.append(np.asarray(_logits(model, variables, padded))[: len(batch)])
+    logits = np.concatenate(logits)
+    if classes is None:
+        return np.argmax(logits, axis=-1)
+    classes = np.asarray(classes)
+    return classes[np.argmax(logits[:, classes], axis=-1)]
 
 
 def train_classifier(

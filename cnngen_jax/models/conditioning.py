@@ -86,7 +86,7 @@ def discriminator_head(
     its unconditional logits (B,); called inside a compact method.
 
     - "projection": logits + <embed(y), features>, the embedding spectrally normalised where the
-      discriminator is (Mimicry's `SNEmbedding`, Xavier-initialised);
+      discriminator is (Mimicry's `SNEmbedding`) and initialised as D's kernels (`kernel_init`);
     - "acgan": a linear classifier over the same features gives the class logits.
     """
     if conditioning == "projection":

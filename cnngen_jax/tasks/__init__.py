@@ -143,15 +143,20 @@ def class_grid(
     return images.reshape(num_classes, columns, *images.shape[1:])
 
 
-def check_labels(labels: Any, num_classes: int, setting: str = "labels") -> None:
-    """A UserError for labels asked of an unconditional model or outside 0..num_classes-1;
-    traced labels (inside jit) cannot be checked and pass."""
-    try:
-        values = np.asarray(labels)
-    except jax.errors.TracerArrayConversionError:
-        return
+def check_labels(
+    labels: Any, num_classes: int, count: int | None = None, setting: str = "labels"
+) -> None:
+    """A UserError for labels asked of an unconditional model, not `count` of them, or outside
+    0..num_classes-1; the values of traced or multi-host labels cannot be read here and pass."""
     if not num_classes:
         raise UserError(f"{setting} were given, but this model is unconditional")
+    if count is not None and np.shape(labels) != (count,):
+        raise UserError(f"{setting} must be {count} class numbers, got shape {np.shape(labels)}")
+    if isinstance(labels, jax.core.Tracer):
+        return  # traced inside jit
+    if isinstance(labels, jax.Array) and not labels.is_fully_addressable:
+        return  # a multi-host array: not all of its values are on this host
+    values = np.asarray(labels)
     outside = values[(values < 0) | (values >= num_classes)]
     if outside.size:
         raise UserError(
@@ -160,8 +165,9 @@ def check_labels(labels: Any, num_classes: int, setting: str = "labels") -> None
         )
 
 
-# Independent random streams derived from config.seed.
-TRAIN_STREAM, INIT_STREAM, SAMPLE_STREAM, EVAL_STREAM = range(4)
+# Independent random streams derived from config.seed. STATISTICS_STREAM is only ever taken of
+# seed 0: the fixed class-balanced batch whose statistics normalise conditional samples.
+TRAIN_STREAM, INIT_STREAM, SAMPLE_STREAM, EVAL_STREAM, STATISTICS_STREAM = range(5)
 
 
 def seed_key(seed: int, stream: int, impl: str | None = None) -> jax.Array:

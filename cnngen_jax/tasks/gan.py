@@ -32,6 +32,7 @@ from cnngen_jax.models import get_model
 from cnngen_jax.models.conditioning import GAN_CONDITIONINGS
 from cnngen_jax.models.spectral_norm import COLLECTION as SPECTRAL
 from cnngen_jax.tasks import (
+    STATISTICS_STREAM,
     Batch,
     Metrics,
     NetState,
@@ -41,6 +42,7 @@ from cnngen_jax.tasks import (
     conditional_classes,
     init_network,
     register_task,
+    seed_key,
 )
 
 Labels = jax.Array | None  # (B,) class labels; None for unconditional models
@@ -320,8 +322,9 @@ class GANTask:
 
     def train_step(self, state: GANState, batch: Batch, key: jax.Array) -> tuple[GANState, Metrics]:
         d_key, penalty_key, g_key = jax.random.split(key, 3)
-        # Apart from the split, so that unconditional runs draw the numbers they always drew.
-        d_label_key, g_label_key = jax.random.split(jax.random.fold_in(key, 1))
+        # Outside the split, so unconditional runs draw the numbers they always drew: index 3,
+        # as split(key, n)[i] is fold_in(key, i) with the partitionable threefry.
+        d_label_key, g_label_key = jax.random.split(jax.random.fold_in(key, 3))
         real_labels = batch["label"] if self.num_classes else None
         shape = (self.batch_size, self.models.latent_dim)
         if self.n_critic == 1:
@@ -370,7 +373,7 @@ class GANTask:
         """
         latents = jax.random.normal(key, (num_images, self.models.latent_dim))
         if labels is not None:
-            check_labels(labels, self.num_classes)
+            check_labels(labels, self.num_classes, num_images)
         if self.num_classes:
             if labels is None:
                 labels = balanced_labels(num_images, self.num_classes)
@@ -385,7 +388,9 @@ class GANTask:
         own latent and label only: BatchNorm normalises every row by the statistics of a fixed,
         class-balanced batch of `batch_size` latents (as mixed as the training batches), so
         asking for one class does not shift the statistics."""
-        reference = jax.random.normal(jax.random.key(0), (self.batch_size, latents.shape[1]))
+        check_labels(labels, self.num_classes, len(latents))
+        statistics_key = seed_key(0, STATISTICS_STREAM)
+        reference = jax.random.normal(statistics_key, (self.batch_size, latents.shape[1]))
         z = jnp.concatenate([latents, reference])
         all_labels = jnp.concatenate(
             [jnp.asarray(labels, jnp.int32), balanced_labels(self.batch_size, self.num_classes)]

@@ -266,7 +266,7 @@ class VAETask:
         """Decoder means of latents drawn from the prior with `key`, in [-1, 1]; a conditional
         VAE decodes them with `labels` (default: every class in turn)."""
         if labels is not None:
-            check_labels(labels, self.num_classes)
+            check_labels(labels, self.num_classes, num_images)
         elif self.num_classes:
             labels = balanced_labels(num_images, self.num_classes)
         latents = jax.random.normal(key, (num_images, self.latent_dim))
