@@ -12,6 +12,7 @@ from typing import Any
 
 import jax
 import ml_collections
+import numpy as np
 import orbax.checkpoint as ocp
 
 from cnngen_jax.errors import UserError
@@ -63,12 +64,47 @@ def restore_latest(
     return Restored(step, restored["state"], restored["data"], restored["config"])
 
 
-def _shapes(tree: Any) -> dict[str, tuple[int, ...]]:
+def path_name(path: tuple) -> str:
+    """A pytree key path as 'generator/params/Dense_0/kernel', the same for a train state and
+    for the nested dicts a checkpoint restores into."""
+
     def name(key: Any) -> str:
         return str(getattr(key, "key", getattr(key, "name", getattr(key, "idx", key))))
 
+    return "/".join(name(k) for k in path)
+
+
+def _shapes(tree: Any) -> dict[str, tuple[int, ...]]:
     flat = jax.tree_util.tree_flatten_with_path(tree)[0]
-    return {"/".join(name(k) for k in path): tuple(leaf.shape) for path, leaf in flat}
+    return {path_name(path): tuple(leaf.shape) for path, leaf in flat}
+
+
+def read_state(path: str) -> tuple[str, dict[str, np.ndarray]]:
+    """The train state saved at `path` as {path name: array} on the host, and which checkpoint
+    that was. `path` is a run's workdir (its latest complete step), its checkpoints directory,
+    or one step directory in it; a UserError says what is missing."""
+    path = os.path.abspath(os.path.expanduser(path))
+    if os.path.isdir(os.path.join(path, "checkpoints")):
+        path = os.path.join(path, "checkpoints")
+    step = None
+    if os.path.basename(path).isdigit() and os.path.isdir(os.path.join(path, "state")):
+        path, step = os.path.dirname(path), int(os.path.basename(path))
+    if not os.path.isdir(path):
+        raise UserError(f"config.init_from={path!r} does not exist; give a run's --workdir")
+    options = ocp.CheckpointManagerOptions(read_only=True)
+    manager = ocp.CheckpointManager(path, options=options, item_names=_ITEMS)
+    try:
+        step = manager.latest_step() if step is None else step
+        if step is None or step not in manager.all_steps():
+            raise UserError(
+                f"config.init_from: no complete checkpoint in {path}; train that run first, or "
+                "point at a workdir that has one"
+            )
+        state = ocp.StandardCheckpointer().restore(os.path.join(path, str(step), "state"))
+    finally:
+        manager.close()
+    flat = jax.tree_util.tree_flatten_with_path(state)[0]
+    return f"{path} step {step}", {path_name(p): np.asarray(leaf) for p, leaf in flat}
 
 
 def shape_mismatch(state_directory: str, abstract_state: Any) -> str:

@@ -45,7 +45,7 @@ flags.mark_flag_as_required("workdir")
 # Settings added after runs were first written, with the value that reproduces those runs: a
 # config.json without them (an unconditional model from before version 0.2.0) still loads.
 ADDED_SETTINGS = {
-    "gan": {"model.conditioning": "none", "class_loss_weight": 1.0},
+    "gan": {"model.conditioning": "none", "class_loss_weight": 1.0, "freeze_d_blocks": 0},
     "vae": {"model.conditioning": "none"},
 }
 

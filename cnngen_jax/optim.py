@@ -1,5 +1,6 @@
 """Optimizers and learning-rate schedules of the training recipes (`config.optimizer`)."""
 
+import jax
 import ml_collections
 import optax
 
@@ -34,3 +35,18 @@ def adam(
     """Adam with `opt_config`'s betas and schedule."""
     rate = learning_rate(base_learning_rate, opt_config.schedule, num_train_steps, updates_per_step)
     return optax.adam(rate, b1=opt_config.b1, b2=opt_config.b2)
+
+
+def freeze(
+    optimizer: optax.GradientTransformation, frozen_modules: set[str]
+) -> optax.GradientTransformation:
+    """`optimizer` for the parameters of every top-level module but `frozen_modules`, which
+    never change (FreezeD, Mo et al. 2020: the discriminator's lower blocks kept as trained)."""
+
+    def labels(params):
+        def label(name):
+            return "frozen" if name in frozen_modules else "trained"
+
+        return {name: jax.tree.map(lambda _, n=name: label(n), p) for name, p in params.items()}
+
+    return optax.multi_transform({"trained": optimizer, "frozen": optax.set_to_zero()}, labels)

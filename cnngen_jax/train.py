@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from cnngen_jax import checkpoint, data, parallel, tasks
+from cnngen_jax import checkpoint, data, parallel, tasks, transfer
 from cnngen_jax.data import pipeline
 from cnngen_jax.errors import NonFiniteLossError, UserError
 from cnngen_jax.writers import Progress, RunWriter
@@ -187,6 +187,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     run = build_run(config)
     checkpoint_dir = os.path.join(os.path.abspath(workdir), "checkpoints")
     restored = checkpoint.restore_latest(checkpoint_dir, run.abstract_state, config)
+    transferred = None
+    if restored is None:  # a new run, perhaps from another run's weights
+        state = initial_state(run)
+        if config.init_from:
+            state, transferred = transfer.transplant(
+                state, config.init_from, config.init_from_optimizer
+            )
 
     # Every check that can fail on user input has passed: from here on the workdir is written.
     is_writer = jax.process_index() == 0
@@ -196,7 +203,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
             f.write(config.to_json(indent=2))
     iterator = train_iterator(run)
     if restored is None:
-        start_step, state = 0, initial_state(run)
+        start_step = 0
+        if transferred is not None:
+            writer.write_text("init_from", transferred.report())
     else:
         start_step, state = restored.step, restored.state
         iterator.set_state(restored.data_state)

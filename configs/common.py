@@ -28,6 +28,13 @@ def base(task: str) -> ml_collections.ConfigDict:
     config.max_checkpoints_to_keep = 3
     config.eval_every_steps = 0  # 0: no held-out evaluation during training
 
+    # Start a new run from another run's weights: a workdir (its latest checkpoint) or one step
+    # of it (WORKDIR/checkpoints/STEP). Arrays whose name and shape match are restored, the
+    # rest initialised fresh; optimizer states too with init_from_optimizer. The step starts
+    # at 0, and once this run has checkpoints of its own, it resumes from those.
+    config.init_from = ""
+    config.init_from_optimizer = False
+
     # Sample quality (during training every eval_every_steps, and `python -m cnngen_jax.evaluate`):
     # FID/KID/precision-recall of num_samples generated images against the test split, and
     # the conditional metrics of class-conditional models (0 samples: none).
@@ -61,6 +68,9 @@ def gan() -> ml_collections.ConfigDict:
     config.gp_weight = 0.0
     config.r1_weight = 0.0
     config.n_critic = 1  # discriminator updates per generator update
+    # FreezeD (Mo et al. 2020), for fine-tuning with init_from: D's first N feature blocks keep
+    # their weights (0: none frozen).
+    config.freeze_d_blocks = 0
     # ACGAN's auxiliary classification losses (real images in D's loss, fakes in G's) are
     # weighted by class_loss_weight; used with model.conditioning 'acgan' only.
     config.class_loss_weight = 1.0

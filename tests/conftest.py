@@ -106,20 +106,35 @@ def tiny_flags(data_dir: str, cache_dir: str, family: str = "dcgan", **overrides
     return [f"--config.{k}={v}" for k, v in settings.items()]
 
 
+def start_main(args: list[str], devices: int = 1) -> subprocess.Popen:
+    """`python -m cnngen_jax.main ARGS` started in a fresh process, from the repository root."""
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env["XLA_FLAGS"] = f"{FAST_COMPILE} --xla_force_host_platform_device_count={devices}"
+    return subprocess.Popen(
+        [sys.executable, "-m", "cnngen_jax.main", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(process: subprocess.Popen, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Waits for a `start_main` process; its result as `subprocess.run` gives it."""
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
 def run_main(
     args: list[str], timeout: float = 300, devices: int = 1
 ) -> subprocess.CompletedProcess:
     """`python -m cnngen_jax.main ARGS` in a fresh process, from the repository root."""
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    env["XLA_FLAGS"] = f"{FAST_COMPILE} --xla_force_host_platform_device_count={devices}"
-    return subprocess.run(
-        [sys.executable, "-m", "cnngen_jax.main", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return finish(start_main(args, devices), timeout)
 
 
 KEY = jax.random.key(0)  # for calling a task's functions directly

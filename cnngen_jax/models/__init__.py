@@ -25,6 +25,9 @@ class GANModels:
     generator: nn.Module
     discriminator: nn.Module
     latent_dim: int
+    # D's feature blocks from the input up, each the names of its top-level parameter modules
+    # (not the output layer or the conditional heads): what FreezeD can freeze.
+    discriminator_blocks: tuple[tuple[str, ...], ...] = ()
 
 
 def register_model(name: str, family: str) -> Callable[[Callable], Callable]:

@@ -148,4 +148,8 @@ def build_dcgan(
             image_size, model_config.d_width, dtype, num_classes, model_config.conditioning
         ),
         latent_dim=model_config.latent_dim,
+        discriminator_blocks=tuple(
+            (f"Conv_{i}",) if i == 0 else (f"Conv_{i}", f"BN_{i}")
+            for i in range(num_stride2_blocks(image_size))
+        ),
     )

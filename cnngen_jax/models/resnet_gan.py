@@ -178,6 +178,7 @@ def _resnet_pair(
             model_config.conditioning,
         ),
         latent_dim=model_config.latent_dim,
+        discriminator_blocks=tuple((f"Block_{i}",) for i in range(len(d_blocks))),
     )
 
 

@@ -107,4 +107,5 @@ def build_sndcgan(
             model_config.conditioning,
         ),
         latent_dim=model_config.latent_dim,
+        discriminator_blocks=tuple((f"Conv_{i}",) for i in range(7)),
     )

@@ -113,6 +113,16 @@ class GANTask:
         opt, steps = config.optimizer, config.num_train_steps
         self.g_optimizer = optim.adam(opt.g_learning_rate, opt, steps)
         self.d_optimizer = optim.adam(opt.d_learning_rate, opt, steps, config.n_critic)
+        blocks = self.models.discriminator_blocks
+        if not 0 <= config.freeze_d_blocks <= len(blocks):
+            raise UserError(
+                f"freeze_d_blocks={config.freeze_d_blocks} (FreezeD) must be between 0 and the "
+                f"{len(blocks)} feature blocks of {config.model.name!r}'s discriminator; set "
+                "--config.freeze_d_blocks"
+            )
+        if config.freeze_d_blocks:
+            frozen = {name for block in blocks[: config.freeze_d_blocks] for name in block}
+            self.d_optimizer = optim.freeze(self.d_optimizer, frozen)
         self.image_shape = (config.image_size, config.image_size, data_info.channels)
         # Built only when the trainer evaluates, so its checks cannot stop a run that does not.
         self.evaluator = None
