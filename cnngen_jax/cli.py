@@ -7,10 +7,11 @@ from collections.abc import Iterator
 
 from absl import flags, logging
 
-from cnngen_jax.errors import NonFiniteLossError, UserError
+from cnngen_jax.errors import NonFiniteLossError, Preempted, UserError
 
 EXIT_USER_ERROR = 2
 EXIT_NON_FINITE = 3
+EXIT_PREEMPTED = 4  # a checkpoint of the last step is saved: re-run to resume
 
 
 def fail(message: str, code: int = EXIT_USER_ERROR) -> None:
@@ -55,8 +56,9 @@ def parse_flags(argv: list[str]) -> list[str]:
 
 @contextlib.contextmanager
 def reported_errors() -> Iterator[None]:
-    """Runs a command body: user mistakes exit 2 and a diverged run exits 3, each with one
-    line. Orbax and TFDS log every step of their work; the console is kept for the command."""
+    """Runs a command body: user mistakes exit 2, a diverged run exits 3 and a preempted one
+    (saved, to be resumed) 4, each with one line. Orbax and TFDS log every step of their work;
+    the console is kept for the command."""
     logging.set_verbosity(logging.ERROR)
     try:
         yield
@@ -64,3 +66,6 @@ def reported_errors() -> Iterator[None]:
         fail(str(error), EXIT_USER_ERROR)
     except NonFiniteLossError as error:
         fail(str(error), EXIT_NON_FINITE)
+    except Preempted as error:
+        print(str(error), file=sys.stderr, flush=True)
+        sys.exit(EXIT_PREEMPTED)

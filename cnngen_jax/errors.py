@@ -10,3 +10,14 @@ class UserError(Exception):
 
 class NonFiniteLossError(Exception):
     """Training produced a NaN or Inf; the last good checkpoint is kept."""
+
+
+class Preempted(Exception):
+    """The run was asked to stop (SIGTERM) and saved a checkpoint of the step it reached."""
+
+    def __init__(self, step: int, checkpoint_dir: str):
+        super().__init__(
+            f"preempted: stopped after step {step} with a checkpoint of it in {checkpoint_dir}; "
+            "re-run the same command to resume"
+        )
+        self.step = step

@@ -19,9 +19,9 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from cnngen_jax import checkpoint, data, parallel, tasks, transfer
+from cnngen_jax import checkpoint, data, parallel, preemption, tasks, transfer
 from cnngen_jax.data import pipeline
-from cnngen_jax.errors import NonFiniteLossError, UserError
+from cnngen_jax.errors import NonFiniteLossError, Preempted, UserError
 from cnngen_jax.writers import Progress, RunWriter
 
 _PERIODS = ("log_every_steps", "sample_every_steps", "checkpoint_every_steps")
@@ -264,6 +264,7 @@ class _TrainLoop:
             print(f"Nothing to do: the checkpoint is at step {start_step} >= {total}", flush=True)
             return self.last_scalars
         saver = checkpoint.CheckpointWriter(checkpoint_dir, config.max_checkpoints_to_keep)
+        watch = preemption.PreemptionWatch()
         try:
             first_batch = self._next_batch()
             started = time.perf_counter()
@@ -279,7 +280,8 @@ class _TrainLoop:
                 if pending is not None:  # read the previous step's metrics while this one runs
                     self._check_and_log(*pending)
                 pending = (step, metrics)
-                if _is_due(step, config.checkpoint_every_steps, total):
+                preempted = watch.reached(step)
+                if preempted or _is_due(step, config.checkpoint_every_steps, total):
                     self._check_and_log(*pending)
                     pending = None
                     self._save(saver, step, state)
@@ -288,8 +290,11 @@ class _TrainLoop:
                     self.writer.write_images(step, parallel.to_host(images))
                 if config.eval_every_steps and _is_due(step, config.eval_every_steps, total):
                     self._evaluate(step, state)
+                if preempted:  # this step is complete and saved: stop here
+                    raise Preempted(step, checkpoint_dir)
         finally:
-            saver.close()
+            watch.close()
+            saver.close()  # waits for the last save, a preempted run's included
         return self.last_scalars
 
     def _next_batch(self):

@@ -5,15 +5,20 @@
 
 Every process runs `python -m cnngen_jax.main` with the given arguments plus the coordinator
 address, process count and its own index. Output lines are prefixed with the process index. The
-launcher exits with the first non-zero exit code (and stops the other processes) or 0.
+launcher exits with the first non-zero exit code (and stops the other processes) or 0. SIGTERM
+to the launcher reaches every process, as a preemption notice reaches every host of a pod: they
+save the same step and exit with code 4 together (none is stopped early then).
 """
 
 import argparse
 import os
+import signal
 import socket
 import subprocess
 import sys
 import threading
+
+PREEMPTED = 4  # cnngen_jax.cli.EXIT_PREEMPTED (this script imports nothing of the package)
 
 
 def free_port() -> int:
@@ -53,6 +58,14 @@ def launch(num_processes: int, main_args: list[str], devices_per_process: int = 
         )
         for i in range(num_processes)
     ]
+
+    def forward_sigterm(signum, frame) -> None:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, forward_sigterm)
     relays = [threading.Thread(target=_relay, args=(i, p.stdout)) for i, p in enumerate(processes)]
     for relay in relays:
         relay.start()
@@ -67,10 +80,13 @@ def launch(num_processes: int, main_args: list[str], devices_per_process: int = 
             remaining.remove(process)
             if code and not exit_code:
                 exit_code = code
-                for other in remaining:
-                    other.terminate()
+                if code != PREEMPTED:  # the others are saving the same step: let them finish
+                    for other in remaining:
+                        other.terminate()
     for relay in relays:
         relay.join()
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)
     return exit_code
 
 

@@ -95,6 +95,31 @@ def test_resumed_run_logs_the_same_metrics(tmp_path, data_dir, cache_dir, long_r
     assert_same_metrics(read_metrics(tmp_path), want)
 
 
+def wait_for_metrics(workdir, process, steps: int = 1) -> None:
+    """Until `process` has logged `steps` lines of metrics (it must still be running)."""
+    path, deadline = workdir / "metrics.jsonl", time.time() + 120
+    while not (path.exists() and len(path.read_text().splitlines()) >= steps):
+        assert process.poll() is None and time.time() < deadline, "no metrics appeared"
+        time.sleep(0.02)
+
+
+def test_sigterm_saves_the_step_reached_and_the_rerun_resumes_exactly(
+    tmp_path, data_dir, cache_dir, long_reference
+):
+    want, settings = long_reference
+    process = start_main(main_args(tmp_path, data_dir, cache_dir, **settings))
+    wait_for_metrics(tmp_path, process, steps=2)
+    process.send_signal(signal.SIGTERM)  # how TPU and cloud VMs announce preemption
+    result = finish(process)
+    assert result.returncode == 4, result.stderr[-3000:]
+    step = int(result.stderr.split("preempted: stopped after step ")[1].split()[0])
+    assert 20 <= step < 400 and str(step) in os.listdir(tmp_path / "checkpoints")
+    resumed = run_main(main_args(tmp_path, data_dir, cache_dir, **settings))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"at step {step}" in resumed.stdout
+    assert_same_metrics(read_metrics(tmp_path), want)
+
+
 def test_killed_run_restarts_from_last_complete_checkpoint(
     tmp_path, data_dir, cache_dir, long_reference
 ):

@@ -1,8 +1,13 @@
-"""Two processes on localhost train one run, identical to a one-process run of the same batch."""
+"""Two processes on localhost train one run, identical to a one-process run of the same batch,
+through a preemption."""
 
 import importlib.util
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -24,26 +29,51 @@ def metrics(workdir) -> list[dict]:
         return [{k: v for k, v in json.loads(line).items() if k not in THROUGHPUT} for line in f]
 
 
-def test_two_processes_match_one_process(tmp_path, data_dir, cache_dir, capfd):
-    # Checkpointing every step makes every process compare its parameters with the others'
-    # (parallel.assert_replicas_equal) at every step; a mismatch fails the run.
-    flags = tiny_flags(data_dir, cache_dir, num_train_steps=6, checkpoint_every_steps=1)
-    args = ["--config=configs/dcgan.py", *flags]
+def test_two_processes_match_one_process_through_a_preemption(tmp_path, data_dir, cache_dir):
+    """Two processes, stopped by SIGTERM (as preemption reaches every host of a pod), save one
+    step together, resume from it, and log what one process logs uninterrupted."""
+
+    # Every checkpoint makes every process compare its parameters with the others'
+    # (parallel.assert_replicas_equal); a mismatch fails the run.
+    def args(workdir, steps: int) -> list[str]:
+        settings = dict(num_train_steps=steps, log_every_steps=5, checkpoint_every_steps=100)
+        flags = tiny_flags(data_dir, cache_dir, **settings)
+        return ["--config=configs/dcgan.py", *flags, f"--workdir={workdir}"]
+
+    two = tmp_path / "two"
+    launcher = [sys.executable, os.path.join("launch", "local_multiprocess.py"), "--"]
+    first = subprocess.Popen(
+        [*launcher, *args(two, 1000)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    deadline = time.time() + 120
+    while not (two / "metrics.jsonl").exists():
+        assert first.poll() is None and time.time() < deadline, "no metrics appeared"
+        time.sleep(0.02)
+    first.send_signal(signal.SIGTERM)
+    output = first.communicate(timeout=120)[0]
+    assert first.returncode == 4, output[-3000:]
+    lines = [line for line in output.splitlines() if "preempted: stopped after step" in line]
+    stops = {line.split("after step ")[1].split()[0] for line in lines}
+    assert len(stops) == 1 and "[0] preempted" in output and "[1] preempted" in output, output
+    assert "[0] step 5/1000" in output and "[1] step" not in output  # only process 0 reports
+    step = int(stops.pop())
+    assert str(step) in os.listdir(two / "checkpoints")
+
+    # Resume to a few steps past the preemption, and compare with one uninterrupted process.
+    end = step + 4
     cwd = os.getcwd()
     os.chdir(ROOT)
     try:
-        code = load_launcher().launch(2, [*args, f"--workdir={tmp_path / 'two'}"])
+        assert load_launcher().launch(2, args(two, end)) == 0
     finally:
         os.chdir(cwd)
-    output = capfd.readouterr().out
-    assert code == 0, output[-3000:]
-    assert "[0] step 6/6" in output and "[1] step" not in output  # only process 0 reports
-    single = run_main([*args, f"--workdir={tmp_path / 'one'}"])
+    single = run_main(args(tmp_path / "one", end))
     assert single.returncode == 0, single.stderr[-3000:]
-
-    two, one = metrics(tmp_path / "two"), metrics(tmp_path / "one")
-    assert [m["step"] for m in two] == [m["step"] for m in one] == [1, 2, 3, 4, 5, 6]
-    for a, b in zip(two, one, strict=True):
+    resumed, one = metrics(two), metrics(tmp_path / "one")
+    logged = sorted({*range(5, end + 1, 5), end})  # every fifth step, and the last
+    assert [m["step"] for m in resumed] == [m["step"] for m in one] == logged
+    for a, b in zip(resumed, one, strict=True):
         for key in b:
             assert a[key] == pytest.approx(b[key], rel=1e-5, abs=1e-6), (b["step"], key)
-    assert sorted(os.listdir(tmp_path / "two" / "checkpoints"))[-1] == "6"
+    assert max(int(name) for name in os.listdir(two / "checkpoints")) == end
