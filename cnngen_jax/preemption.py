@@ -11,7 +11,7 @@ import signal
 import threading
 from types import FrameType
 
-from jax._src import distributed
+import jax
 from jax.experimental import multihost_utils
 
 
@@ -23,7 +23,7 @@ class PreemptionWatch:
         self._previous = None
         # A multi-process run leaves the signal to JAX's preemption service; a Python handler
         # can only be set from the main thread (a notebook's kernel runs cells there).
-        own = distributed.global_state.client is None
+        own = not jax.distributed.is_initialized()
         if own and threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGTERM, self._notify)
 
@@ -38,6 +38,6 @@ class PreemptionWatch:
 
     def reached(self, step: int) -> bool:
         """Whether the run stops after `step`; every process calls it at every step."""
-        if distributed.global_state.client is not None:
+        if jax.distributed.is_initialized():
             return multihost_utils.reached_preemption_sync_point(step)
         return self._notified
