@@ -100,9 +100,7 @@ def evaluate_run(
     evaluator = evaluation.Evaluator.from_config(config, **overrides)
     classes = evaluator.classes(run.task.num_classes, labels)  # checked before any work
     reference = evaluator.cached_reference(split or run.spec.test_split)
-    metrics = evaluator.evaluate(
-        reference, run.task.generate, restored.state, run.task.num_classes, classes
-    )
+    metrics = evaluator.evaluate(reference, run.task.generate, restored.state, classes)
     protocol = evaluator.protocol(reference, classes)
     result = {"step": restored.step, **metrics, "protocol": protocol}
     with open(os.path.join(workdir, "evaluation.jsonl"), "a") as f:

@@ -69,9 +69,8 @@ class FeatureNet:
     stamp: dict[str, Any]  # extra protocol fields
 
 
-def domain_net(dataset: str, image_size: int, data_dir: str, cache_dir: str) -> FeatureNet:
-    """The project's classifier for `dataset`, trained (seconds) and cached on first use."""
-    classifier = domain.load_or_train(dataset, image_size, data_dir, cache_dir)
+def domain_net(classifier: domain.TrainedClassifier, dataset: str, image_size: int) -> FeatureNet:
+    """The features of the project's classifier for `dataset` at `image_size`."""
     return FeatureNet(
         name="domain",
         apply_fn=classifier.model.apply,
@@ -194,6 +193,7 @@ class Evaluator:
         self.cache_dir = os.path.expanduser(cache_dir)
         self.num_samples, self.batch_size, self.seed = num_samples, batch_size, seed
         self._test_split = None  # images and labels, for the Classification Accuracy Score
+        self._classifier = None
         if feature_net == "inception":
             self._net = inception_net(inception_weights, image_size)
         else:
@@ -217,10 +217,27 @@ class Evaluator:
         }
         return cls(**{**settings, **overrides})
 
+    @classmethod
+    def during_training(cls, config: ml_collections.ConfigDict) -> "Evaluator | None":
+        """The evaluator a task runs every `config.eval_every_steps`, or None when training
+        evaluates no samples (`eval_every_steps` or `eval.num_samples` 0)."""
+        if config.eval_every_steps and config.eval.num_samples:
+            return cls.from_config(config)
+        return None
+
+    @property
+    def classifier(self) -> domain.TrainedClassifier:
+        """The domain classifier, trained (seconds) or read from the cache on first use only."""
+        if self._classifier is None:
+            self._classifier = domain.load_or_train(
+                self.dataset, self.image_size, self.data_dir, self.cache_dir
+            )
+        return self._classifier
+
     @property
     def net(self) -> FeatureNet:
         if self._net is None:
-            self._net = domain_net(self.dataset, self.image_size, self.data_dir, self.cache_dir)
+            self._net = domain_net(self.classifier, self.dataset, self.image_size)
         return self._net
 
     def _reference_key(self, split: str, num_real: int) -> dict[str, Any]:
@@ -269,10 +286,10 @@ class Evaluator:
         """`evaluate` against the trainer's held-out batches; the protocol is printed once."""
         first = self._held_out is None
         reference = self.held_out_reference(batches)
+        classes = self.classes(num_classes)
         if first and jax.process_index() == 0:
-            protocol = self.protocol(reference, self.classes(num_classes))
-            print(f"evaluation protocol: {json.dumps(protocol)}")
-        return self.evaluate(reference, generate, state, num_classes)
+            print(f"evaluation protocol: {json.dumps(self.protocol(reference, classes))}")
+        return self.evaluate(reference, generate, state, classes)
 
     def cached_reference(self, split: str) -> Reference:
         """The reference of a whole split, read from the cache or computed once and cached."""
@@ -340,23 +357,23 @@ class Evaluator:
         reference: Reference,
         generate: Generate,
         state: Any,
-        num_classes: int = 0,
-        classes: Any = None,
+        classes: np.ndarray | None = None,
     ) -> dict[str, float]:
-        """The metrics of `num_samples` images of `generate` against `reference`; for a model
-        conditioned on `num_classes` classes, of images of `classes` (default: all, equally
-        many each) and with the conditional metrics (`conditional_scores`)."""
-        classes = self.classes(num_classes, classes)
+        """The metrics of `num_samples` images of `generate` against `reference`; for a
+        conditional model, of images of `classes` (from `classes()`, equally many each) with
+        the conditional metrics (`conditional_scores`) besides."""
+        if classes is None:  # streamed: only the features are kept
+            images = (images for images, _ in self.generated(generate, state))
+            return self.score(reference, images)
         batches = list(self.generated(generate, state, classes))
         images = [images for images, _ in batches]
         fake = self._extract(images, keep=self._kept)
-        metrics = self._scores(reference, fake)
-        if classes is not None:
-            labels = np.concatenate([labels for _, labels in batches])
-            features = fake.kept[self.net.features]
-            images = np.concatenate(images)
-            metrics.update(self.conditional_scores(reference, images, features, labels, classes))
-        return metrics
+        labels = np.concatenate([labels for _, labels in batches])
+        features, images = fake.kept[self.net.features], np.concatenate(images)
+        return {
+            **self._scores(reference, fake),
+            **self.conditional_scores(reference, images, features, labels, classes),
+        }
 
     def conditional_scores(
         self,
@@ -372,9 +389,7 @@ class Evaluator:
         images of `classes`."""
         if reference.labels is None:
             raise UserError(f"the reference split of {self.dataset!r} has no labels")
-        classifier = domain.load_or_train(
-            self.dataset, self.image_size, self.data_dir, self.cache_dir
-        )
+        classifier = self.classifier
         predicted = domain.predict(classifier.model, classifier.variables, images)  # all classes
         accuracy, per_class = conditional.per_class_accuracy(predicted, labels, classes)
         intra_fid, fid_per_class = conditional.intra_class_fid(

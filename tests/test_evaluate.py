@@ -200,8 +200,9 @@ def real_image_generator(data_dir, shift: int):
 def test_conditional_metrics_see_what_overall_fid_cannot(classifier, data_dir, eval_cache):
     evaluator = make_evaluator(data_dir, eval_cache, num_samples=500, batch_size=100)
     reference = evaluator.cached_reference("test")
-    right = evaluator.evaluate(reference, real_image_generator(data_dir, 0), None, 10)
-    swapped = evaluator.evaluate(reference, real_image_generator(data_dir, 1), None, 10)
+    every_class = evaluator.classes(10)
+    right = evaluator.evaluate(reference, real_image_generator(data_dir, 0), None, every_class)
+    swapped = evaluator.evaluate(reference, real_image_generator(data_dir, 1), None, every_class)
     # Real images either way, so both overall FIDs are small (train against test images) ...
     assert max(right["domain_fid"], swapped["domain_fid"]) < 0.05 * swapped["domain_intra_fid"]
     # ... but only the obedient generator shows each class as asked.
@@ -214,7 +215,8 @@ def test_conditional_metrics_see_what_overall_fid_cannot(classifier, data_dir, e
     assert swapped["cas"] < 0.05
     assert {f"class_accuracy_{c}" for c in range(10)} <= right.keys()
 
-    subset = evaluator.evaluate(reference, real_image_generator(data_dir, 0), None, 10, [3, 7])
+    three_and_seven = evaluator.classes(10, [3, 7])
+    subset = evaluator.evaluate(reference, real_image_generator(data_dir, 0), None, three_and_seven)
     assert {k for k in subset if k.startswith("class_accuracy_")} == {
         "class_accuracy_3",
         "class_accuracy_7",

@@ -125,9 +125,7 @@ class GANTask:
             self.d_optimizer = optim.freeze(self.d_optimizer, frozen)
         self.image_shape = (config.image_size, config.image_size, data_info.channels)
         # Built only when the trainer evaluates, so its checks cannot stop a run that does not.
-        self.evaluator = None
-        if config.eval_every_steps and config.eval.num_samples:
-            self.evaluator = evaluation.Evaluator.from_config(config)
+        self.evaluator = evaluation.Evaluator.during_training(config)
 
     @property
     def batches_per_step(self) -> int:

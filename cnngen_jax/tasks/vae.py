@@ -176,9 +176,7 @@ class VAETask:
         self._eval_batch = jax.jit(self._eval_sums)
         # Sample quality (FID, and the conditional metrics of a conditional VAE) besides the
         # ELBO, when `config.eval.num_samples` asks for it.
-        self.evaluator = None
-        if config.eval_every_steps and config.eval.num_samples:
-            self.evaluator = evaluation.Evaluator.from_config(config)
+        self.evaluator = evaluation.Evaluator.during_training(config)
 
     def _labels(self, batch: Batch) -> jax.Array | None:
         return batch["label"] if self.num_classes else None
