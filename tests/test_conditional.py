@@ -49,7 +49,7 @@ class Head(nn.Module):
         init = nn.initializers.normal(1.0)
         settings = dict(num_classes=CLASSES, spectral_norm=False, kernel_init=init)
         return discriminator_head(
-            features, logits, labels, conditioning=self.conditioning, **settings
+            features, labels, logits, conditioning=self.conditioning, **settings
         )
 
 

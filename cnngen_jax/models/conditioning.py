@@ -74,21 +74,25 @@ def generator_norm(
 
 def discriminator_head(
     features: jax.Array,
-    logits: jax.Array,
     labels: jax.Array | None,
+    logits: jax.Array | None = None,
     *,
     conditioning: str,
     num_classes: int,
     spectral_norm: bool,
     kernel_init: Callable,
 ) -> tuple[jax.Array, jax.Array | None]:
-    """(logits, class logits or None) of a discriminator from its final features (B, F) and
-    its unconditional logits (B,); called inside a compact method.
+    """(logits, class logits or None) of a discriminator from its final features (B, F); called
+    inside a compact method. Its unconditional `logits` (B,) are a linear map of the features,
+    made here unless the discriminator computed them itself (the DCGAN's last convolution).
 
     - "projection": logits + <embed(y), features>, the embedding spectrally normalised where the
       discriminator is (Mimicry's `SNEmbedding`) and initialised as D's kernels (`kernel_init`);
     - "acgan": a linear classifier over the same features gives the class logits.
     """
+    if logits is None:
+        logits = Dense(1, kernel_init=kernel_init, spectral_norm=spectral_norm)(features)
+        logits = logits.reshape(features.shape[0])
     if conditioning == "projection":
         width = features.shape[-1]
         embed = Embed(num_classes, width, kernel_init, spectral_norm, name="ClassEmbed")
@@ -97,26 +101,3 @@ def discriminator_head(
         head = Dense(num_classes, kernel_init, spectral_norm, name="ClassHead")
         return logits, head(features)
     return logits, None
-
-
-def linear_output(
-    features: jax.Array,
-    labels: jax.Array | None,
-    *,
-    conditioning: str,
-    num_classes: int,
-    spectral_norm: bool,
-    kernel_init: Callable,
-) -> tuple[jax.Array, jax.Array | None]:
-    """A discriminator's last layer over its final features (B, F): a linear map to one logit
-    each, then `discriminator_head` on the same features."""
-    logits = Dense(1, kernel_init=kernel_init, spectral_norm=spectral_norm)(features)
-    return discriminator_head(
-        features,
-        logits.reshape(features.shape[0]),
-        labels,
-        conditioning=conditioning,
-        num_classes=num_classes,
-        spectral_norm=spectral_norm,
-        kernel_init=kernel_init,
-    )

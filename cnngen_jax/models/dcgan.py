@@ -121,8 +121,8 @@ class Discriminator(nn.Module):
         )(x)
         return discriminator_head(
             x.reshape(x.shape[0], -1).astype(jnp.float32),
-            logits.reshape(x.shape[0]).astype(jnp.float32),
             labels,
+            logits.reshape(x.shape[0]).astype(jnp.float32),
             conditioning=self.conditioning,
             num_classes=self.num_classes,
             spectral_norm=False,

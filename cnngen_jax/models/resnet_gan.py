@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from cnngen_jax.models import GANModels, register_model, require_image_size
-from cnngen_jax.models.conditioning import generator_norm, linear_output
+from cnngen_jax.models.conditioning import discriminator_head, generator_norm
 from cnngen_jax.models.layers import Conv, Dense
 
 
@@ -154,7 +154,7 @@ class ResNetDiscriminator(nn.Module):
             x = block(x)
         pool = jnp.sum if self.pooling == "sum" else jnp.mean
         x = pool(nn.relu(x).astype(jnp.float32), axis=(1, 2))
-        return linear_output(
+        return discriminator_head(
             x,
             labels,
             conditioning=self.conditioning,

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from cnngen_jax.models import GANModels, register_model, require_image_size
-from cnngen_jax.models.conditioning import generator_norm, linear_output
+from cnngen_jax.models.conditioning import discriminator_head, generator_norm
 from cnngen_jax.models.layers import Conv, ConvTranspose, Dense
 
 normal_init = nn.initializers.normal(stddev=0.02)
@@ -81,7 +81,7 @@ class StandardDiscriminator(nn.Module):
             )
             x = nn.leaky_relu(conv(x), 0.1)
         x = x.reshape(x.shape[0], -1).astype(jnp.float32)
-        return linear_output(
+        return discriminator_head(
             x,
             labels,
             conditioning=self.conditioning,
