@@ -380,12 +380,12 @@ class GANTask:
         `labels` (default: every class in turn) by `generate_from`.
         """
         latents = jax.random.normal(key, (num_images, self.models.latent_dim))
-        if labels is not None:
-            check_labels(labels, self.num_classes, num_images)
         if self.num_classes:
             if labels is None:
                 labels = balanced_labels(num_images, self.num_classes)
-            return self.generate_from(state, latents, labels)
+            return self.generate_from(state, latents, labels)  # which checks the labels
+        if labels is not None:
+            check_labels(labels, self.num_classes)  # refused: the model is unconditional
         samples, _ = self._generate(
             state.generator, latents, None, state.g_ema_params, keep_statistics=False
         )
