@@ -57,7 +57,7 @@ def load_run_config(workdir: str) -> ml_collections.ConfigDict:
         raise UserError(f"{path} does not exist; pass the --workdir of a training run")
     with open(path) as f:
         config = ml_collections.ConfigDict(json.load(f))
-    for key, value in ADDED_SETTINGS.get(config.get("task"), {}).items():
+    for key, value in ADDED_SETTINGS.get(config.task, {}).items():
         *parents, leaf = key.split(".")
         node = config
         for parent in parents:

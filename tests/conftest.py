@@ -5,6 +5,7 @@ import importlib
 import os
 import subprocess
 import sys
+import time
 
 # Tests are dominated by XLA compilation, not by running the tiny programs: LLVM's cheapest code
 # generation compiles them ~20% faster. Set before the backend starts, for this process and
@@ -128,6 +129,14 @@ def finish(process: subprocess.Popen, timeout: float = 300) -> subprocess.Comple
         process.kill()
         raise
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def wait_until(process: subprocess.Popen, ready, what: str, timeout: float = 120) -> None:
+    """Polls `ready()` while `process` runs; fails if it exits or `timeout` passes first."""
+    deadline = time.time() + timeout
+    while not ready():
+        assert process.poll() is None and time.time() < deadline, f"no {what} appeared"
+        time.sleep(0.02)
 
 
 def run_main(

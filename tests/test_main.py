@@ -5,13 +5,11 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 
-from tests.conftest import FAST_COMPILE, ROOT, finish, run_main, start_main, tiny_flags
+from tests.conftest import finish, run_main, start_main, tiny_flags, wait_until
 
 THROUGHPUT = ("steps_per_sec", "images_per_sec")
 
@@ -95,20 +93,17 @@ def test_resumed_run_logs_the_same_metrics(tmp_path, data_dir, cache_dir, long_r
     assert_same_metrics(read_metrics(tmp_path), want)
 
 
-def wait_for_metrics(workdir, process, steps: int = 1) -> None:
-    """Until `process` has logged `steps` lines of metrics (it must still be running)."""
-    path, deadline = workdir / "metrics.jsonl", time.time() + 120
-    while not (path.exists() and len(path.read_text().splitlines()) >= steps):
-        assert process.poll() is None and time.time() < deadline, "no metrics appeared"
-        time.sleep(0.02)
-
-
 def test_sigterm_saves_the_step_reached_and_the_rerun_resumes_exactly(
     tmp_path, data_dir, cache_dir, long_reference
 ):
     want, settings = long_reference
     process = start_main(main_args(tmp_path, data_dir, cache_dir, **settings))
-    wait_for_metrics(tmp_path, process, steps=2)
+    metrics = tmp_path / "metrics.jsonl"
+
+    def logged_twice() -> bool:
+        return metrics.exists() and metrics.read_text().count("\n") >= 2
+
+    wait_until(process, logged_twice, "metrics")
     process.send_signal(signal.SIGTERM)  # how TPU and cloud VMs announce preemption
     result = finish(process)
     assert result.returncode == 4, result.stderr[-3000:]
@@ -124,17 +119,13 @@ def test_killed_run_restarts_from_last_complete_checkpoint(
     tmp_path, data_dir, cache_dir, long_reference
 ):
     want, settings = long_reference
-    env = {**os.environ, "XLA_FLAGS": f"{FAST_COMPILE} --xla_force_host_platform_device_count=1"}
-    command = [sys.executable, "-m", "cnngen_jax.main"]
-    process = subprocess.Popen(
-        [*command, *main_args(tmp_path, data_dir, cache_dir, **settings)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    process = start_main(main_args(tmp_path, data_dir, cache_dir, **settings))
     checkpoints = tmp_path / "checkpoints"
-    deadline = time.time() + 120
-    while not (checkpoints.exists() and any(p.isdigit() for p in os.listdir(checkpoints))):
-        assert process.poll() is None and time.time() < deadline, "no checkpoint appeared"
-        time.sleep(0.02)
+
+    def saved() -> bool:
+        return checkpoints.exists() and any(p.isdigit() for p in os.listdir(checkpoints))
+
+    wait_until(process, saved, "checkpoint")
     process.send_signal(signal.SIGKILL)
     process.wait()
     # A save cut short leaves Orbax's temporary directory behind; it must be ignored.

@@ -7,11 +7,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
-from tests.conftest import ROOT, run_main, tiny_flags
+from tests.conftest import ROOT, run_main, tiny_flags, wait_until
 
 THROUGHPUT = ("steps_per_sec", "images_per_sec")
 
@@ -46,10 +45,7 @@ def test_two_processes_match_one_process_through_a_preemption(tmp_path, data_dir
         [*launcher, *args(two, 1000)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
-    deadline = time.time() + 120
-    while not (two / "metrics.jsonl").exists():
-        assert first.poll() is None and time.time() < deadline, "no metrics appeared"
-        time.sleep(0.02)
+    wait_until(first, (two / "metrics.jsonl").exists, "metrics")
     first.send_signal(signal.SIGTERM)
     output = first.communicate(timeout=120)[0]
     assert first.returncode == 4, output[-3000:]
