@@ -1,6 +1,8 @@
 """GAN objectives against float64 NumPy versions of their formulas; the penalties against their
 analytic values and analytic parameter gradients (the double backward a penalty needs)."""
 
+import zlib
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -39,13 +41,16 @@ REFERENCE = {
 @pytest.mark.parametrize("name", list(losses.OBJECTIVES))
 def test_objective_matches_its_formula_in_float64(name):
     assert set(REFERENCE) == set(losses.OBJECTIVES)
-    rng = np.random.default_rng(abs(hash(name)) % 2**32)
+    # A seed per objective that is the same in every process (str hashes are salted per
+    # process, which made the inputs, and a near-zero mean, differ from run to run).
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
     real, fake = rng.normal(size=64) * 3, rng.normal(size=64) * 3
     objective, (d_want, g_want) = losses.get_objective(name), REFERENCE[name]
     got_d = objective.discriminator(jnp.asarray(real, jnp.float32), jnp.asarray(fake, jnp.float32))
-    np.testing.assert_allclose(got_d, d_want(real, fake), rtol=1e-5)
+    # atol: the float32 rounding of logits of size ~3, for means that land near 0.
+    np.testing.assert_allclose(got_d, d_want(real, fake), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(
-        objective.generator(jnp.asarray(fake, jnp.float32)), g_want(fake), rtol=1e-5
+        objective.generator(jnp.asarray(fake, jnp.float32)), g_want(fake), rtol=1e-5, atol=1e-6
     )
 
 
