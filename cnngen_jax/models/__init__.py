@@ -52,7 +52,7 @@ def require_image_size(model: str, image_size: int, size: int) -> None:
 
 
 def _import_all() -> None:
-    from cnngen_jax.models import dcgan, resnet_gan, sndcgan, vae  # noqa: F401  (register)
+    from cnngen_jax.models import dcgan, resnet_gan, restoration, sndcgan, vae  # noqa: F401  (register)
 
 
 def models_of(family: str) -> list[str]:
