@@ -222,7 +222,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
             global_batch_size=config.batch_size,
             rows=run.rows,
         ):
-            yield parallel.global_batch(local, run.mesh, config.batch_size)
+            if run.spec.variable_size:  # one whole photograph, the same in every process
+                yield jax.device_put(local, parallel.replicated(run.mesh))
+            else:
+                yield parallel.global_batch(local, run.mesh, config.batch_size)
 
     loop = _TrainLoop(run, writer, iterator, eval_batches)
     try:

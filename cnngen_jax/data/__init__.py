@@ -23,6 +23,10 @@ class DatasetSpec:
     num_classes: int | None  # None: the dataset has no class labels
     center_crop: int | None = None  # square crop (pixels) taken before resizing
     embedded: bool = False  # a builder of this project, prepared offline on first use
+    # Images of differing sizes (photographs): training reads random image_size crops, and
+    # evaluation whole images, one at a time; nothing is resized.
+    variable_size: bool = False
+    image_feature: str = "image"  # the feature holding the image (DIV2K's is "hr")
 
 
 DATASETS: dict[str, DatasetSpec] = {
@@ -33,6 +37,16 @@ DATASETS: dict[str, DatasetSpec] = {
     "cifar10": DatasetSpec("cifar10", "train", "test", 3, 10),
     # The usual DCGAN CelebA protocol: a 108x108 centre crop of the aligned 218x178 faces.
     "celeb_a": DatasetSpec("celeb_a", "train", "test", 3, None, center_crop=108),
+    # Restoration: real photographs at their own sizes, and 256x256 scenes for inpainting.
+    "photos": DatasetSpec(
+        "cnngen_photos", "train", "test", 3, None, embedded=True, variable_size=True
+    ),
+    # DIV2K's 800 / 100 2K-resolution images (Agustsson & Timofte 2017); only the HR images are
+    # read, low-resolution inputs are made by the task's degradation.
+    "div2k": DatasetSpec(
+        "div2k/bicubic_x4", "train", "validation", 3, None, variable_size=True, image_feature="hr"
+    ),
+    "places365_small": DatasetSpec("places365_small", "train", "validation", 3, 365),
 }
 
 
@@ -109,6 +123,11 @@ def dataset_info(name: str) -> DatasetInfo:
 def _embedded_builder(spec: DatasetSpec, data_dir: str):
     from cnngen_jax.data.digits import CnngenDigits
     from cnngen_jax.data.mnist5k import CnngenMnist5k
+    from cnngen_jax.data.photos import CnngenPhotos
 
-    builders = {"cnngen_digits": CnngenDigits, "cnngen_mnist5k": CnngenMnist5k}
+    builders = {
+        "cnngen_digits": CnngenDigits,
+        "cnngen_mnist5k": CnngenMnist5k,
+        "cnngen_photos": CnngenPhotos,
+    }
     return builders[spec.tfds_name](data_dir=data_dir, file_format="array_record")

@@ -5,6 +5,11 @@ example indices, cut into global batches, and each process reads only its own ro
 batch. The sequence of global batches therefore depends only on the seed and the dataset, never on
 how many processes or devices read it, and the iterator's state (the next global batch) is the
 same number in every process.
+
+Datasets of photographs at their own sizes (`DatasetSpec.variable_size`) are read as random
+`image_size` crops whose positions are drawn from the seed and the global batch's position in
+the sequence: a resumed iterator crops exactly where an uninterrupted one would. Evaluation
+reads such datasets as whole images, one per batch.
 """
 
 from collections.abc import Iterator, Sequence
@@ -15,23 +20,47 @@ import numpy as np
 from PIL import Image
 
 from cnngen_jax.data import DatasetSpec
+from cnngen_jax.errors import UserError
 
 
 class Preprocess:
-    """Reads a batch of examples by index: centre crop, resize, scale to [-1, 1]."""
+    """Reads a batch of examples by index: centre crop and resize, or a random crop of
+    photographs (at `crop_positions`, fractions in [0, 1) of the free room); scales to [-1, 1]."""
 
     def __init__(self, source: Sequence[dict[str, Any]], spec: DatasetSpec, image_size: int):
         self.source = source
         self.spec = spec
         self.image_size = image_size
 
-    def __call__(self, indices: np.ndarray) -> dict[str, np.ndarray]:
+    def __call__(
+        self, indices: np.ndarray, crop_positions: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
         records = [self.source[int(i)] for i in indices]
-        images = np.stack([self._image(np.asarray(r["image"])) for r in records])
-        batch = {"image": images.astype(np.float32) / 127.5 - 1.0}
+        images = [np.asarray(r[self.spec.image_feature]) for r in records]
+        if crop_positions is None:
+            images = [self._image(image) for image in images]
+        else:
+            images = [self._crop(*pair) for pair in zip(images, crop_positions, strict=True)]
+        batch = {"image": to_float(np.stack(images))}
         if self.spec.num_classes is not None:
             batch["label"] = np.asarray([r["label"] for r in records], np.int32)
         return batch
+
+    def whole(self, index: int) -> np.ndarray:
+        """Example `index` as it is stored, (H, W, C) uint8."""
+        return np.asarray(self.source[index][self.spec.image_feature])
+
+    def _crop(self, image: np.ndarray, position: np.ndarray) -> np.ndarray:
+        size = self.image_size
+        room = np.asarray(image.shape[:2]) - size + 1
+        if np.any(room < 1):
+            raise UserError(
+                f"image_size={size} is larger than a {image.shape[0]}x{image.shape[1]} image of "
+                f"dataset {self.spec.tfds_name!r}; set --config.image_size to at most "
+                f"{min(image.shape[:2])}"
+            )
+        top, left = (position * room).astype(int)
+        return image[top : top + size, left : left + size]
 
     def _image(self, image: np.ndarray) -> np.ndarray:
         if self.spec.center_crop:
@@ -45,6 +74,25 @@ class Preprocess:
             pil = pil.resize((self.image_size, self.image_size), Image.Resampling.BILINEAR)
             image = np.asarray(pil).reshape(self.image_size, self.image_size, -1)
         return image
+
+
+def to_float(images: np.ndarray) -> np.ndarray:
+    """uint8 pixels to float32 in [-1, 1]."""
+    return images.astype(np.float32) / 127.5 - 1.0
+
+
+class _CropRows:
+    """This process's rows of a global batch and, for photographs, their random crop positions,
+    drawn from the seed and the global batch's position only."""
+
+    def __init__(self, rows: slice, seed: int, crops: bool):
+        self.rows, self.seed, self.crops = rows, seed, crops
+
+    def __call__(self, position: int, indices: np.ndarray) -> tuple:
+        if not self.crops:
+            return indices[self.rows], None
+        fractions = np.random.default_rng((self.seed, position)).random((len(indices), 2))
+        return indices[self.rows], fractions[self.rows]
 
 
 def train_iterator(
@@ -70,8 +118,9 @@ def train_iterator(
         .repeat()
         .batch(global_batch_size, drop_remainder=True)
     )
-    local = global_batches.map(lambda indices: indices[rows]).map(
-        Preprocess(source, spec, image_size)
+    preprocess = Preprocess(source, spec, image_size)
+    local = global_batches.map_with_index(_CropRows(rows, seed, spec.variable_size)).map(
+        lambda pair: preprocess(*pair)
     )
     if batches_per_step > 1:
         local = local.batch(batches_per_step)
@@ -90,10 +139,16 @@ def eval_batches(
     """One ordered pass over a split in global batches, the last one padded.
 
     Each batch carries a float `mask` (1 for real examples, 0 for padding) so that sums over
-    the split count every example exactly once.
+    the split count every example exactly once. Photographs of their own sizes come whole, one
+    per batch, the same in every process.
     """
     num_examples = len(source)
     preprocess = Preprocess(source, spec, image_size)
+    if spec.variable_size:
+        for index in range(num_examples):
+            image = to_float(preprocess.whole(index)[None])
+            yield {"image": image, "mask": np.ones((1,), np.float32)}
+        return
     for start in range(0, num_examples, global_batch_size):
         indices = np.arange(start, start + global_batch_size)[rows]
         batch = preprocess(np.minimum(indices, num_examples - 1))
