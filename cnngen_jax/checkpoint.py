@@ -29,9 +29,13 @@ class Restored:
 
 
 def restore_latest(
-    directory: str, abstract_state: Any, config: ml_collections.ConfigDict
+    directory: str,
+    abstract_state: Any,
+    config: ml_collections.ConfigDict,
+    step: int | None = None,
 ) -> Restored | None:
-    """Restores the latest complete checkpoint without writing anything, or None if there is none.
+    """Restores the latest complete checkpoint (or the one of `step`) without writing anything,
+    or None if there is none.
 
     `abstract_state` (shapes, dtypes, shardings) is the target; a checkpoint of a different
     architecture is reported, before any array is read, as a UserError that names the shapes
@@ -39,7 +43,11 @@ def restore_latest(
     """
     options = ocp.CheckpointManagerOptions(read_only=True)
     manager = ocp.CheckpointManager(directory, options=options, item_names=_ITEMS)
-    step = manager.latest_step()
+    if step is not None and step not in manager.all_steps():
+        steps = ", ".join(map(str, manager.all_steps())) or "none"
+        manager.close()
+        raise UserError(f"no complete checkpoint of step {step} in {directory} (steps: {steps})")
+    step = manager.latest_step() if step is None else step
     if step is None:
         manager.close()
         return None

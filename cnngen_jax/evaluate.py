@@ -18,10 +18,9 @@ import json
 import os
 from typing import Any
 
-import ml_collections
 from absl import app, flags
 
-from cnngen_jax import checkpoint, cli, evaluation, train
+from cnngen_jax import checkpoint, cli, evaluation, inference, train
 from cnngen_jax.errors import UserError
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "The run directory (holds config.json).")
@@ -42,31 +41,6 @@ _LABELS = flags.DEFINE_list(
 flags.mark_flag_as_required("workdir")
 
 
-# Settings added after runs were first written, with the value that reproduces those runs: a
-# config.json without them (an unconditional model from before version 0.2.0) still loads.
-ADDED_SETTINGS = {
-    "gan": {"model.conditioning": "none", "class_loss_weight": 1.0, "freeze_d_blocks": 0},
-    "vae": {"model.conditioning": "none"},
-}
-
-
-def load_run_config(workdir: str) -> ml_collections.ConfigDict:
-    """The run's config.json as an (unlocked) ConfigDict, completed by `ADDED_SETTINGS`."""
-    path = os.path.join(workdir, "config.json")
-    if not os.path.isfile(path):
-        raise UserError(f"{path} does not exist; pass the --workdir of a training run")
-    with open(path) as f:
-        config = ml_collections.ConfigDict(json.load(f))
-    for key, value in ADDED_SETTINGS.get(config.task, {}).items():
-        *parents, leaf = key.split(".")
-        node = config
-        for parent in parents:
-            node = node[parent]
-        if leaf not in node:
-            node[leaf] = value
-    return config
-
-
 def evaluate_run(
     workdir: str,
     *,
@@ -78,7 +52,7 @@ def evaluate_run(
     """Evaluates the latest checkpoint in `workdir`; `eval_overrides` replace `config.eval`
     settings (None: keep); `labels` are the classes a conditional model is evaluated on
     (default: all). Returns the result written to evaluation.jsonl."""
-    config = load_run_config(workdir)
+    config = inference.load_run_config(workdir)
     config.eval_every_steps = 0  # the task need not build its own in-training evaluator
     if "eval" not in config:
         raise UserError(

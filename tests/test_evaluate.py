@@ -16,7 +16,7 @@ import scipy.linalg
 from PIL import Image
 
 import cnngen_jax
-from cnngen_jax import data, evaluate, evaluation
+from cnngen_jax import data, evaluation, inference
 from cnngen_jax.errors import UserError
 from cnngen_jax.metrics import InceptionWeightsMissing, domain
 from cnngen_jax.tasks import create_task
@@ -297,7 +297,7 @@ def test_a_config_from_before_conditioning_still_loads(tmp_path):
     config = json.loads(tiny_config(family="dcgan").to_json())  # as the trainer writes it
     del config["class_loss_weight"], config["model"]["conditioning"]
     (tmp_path / "config.json").write_text(json.dumps(config))
-    loaded = evaluate.load_run_config(str(tmp_path))
+    loaded = inference.load_run_config(str(tmp_path))
     assert loaded.model.conditioning == "none" and loaded.class_loss_weight == 1.0
     assert create_task(loaded, data.dataset_info("digits")).num_classes == 0
 

@@ -1,0 +1,70 @@
+"""Using a trained run without its training data: rebuild the task and restore its weights from
+the workdir alone (config.json and a checkpoint), for the command-line tools and notebooks.
+
+    run = load_run("runs/srresnet")          # the latest complete checkpoint
+    run = load_run("runs/srresnet", step=400)
+    restored = run.task.restore(run.state, low_resolution_images)
+"""
+
+import dataclasses
+import json
+import os
+from typing import Any
+
+import jax
+import ml_collections
+
+from cnngen_jax import checkpoint, data, tasks
+from cnngen_jax.errors import UserError
+
+# Settings added after runs were first written, with the value that reproduces those runs: a
+# config.json without them (an unconditional model from before version 0.2.0) still loads.
+ADDED_SETTINGS = {
+    "gan": {"model.conditioning": "none", "class_loss_weight": 1.0, "freeze_d_blocks": 0},
+    "vae": {"model.conditioning": "none"},
+}
+
+
+def load_run_config(workdir: str) -> ml_collections.ConfigDict:
+    """The run's config.json as an (unlocked) ConfigDict, completed by `ADDED_SETTINGS`."""
+    path = os.path.join(workdir, "config.json")
+    if not os.path.isfile(path):
+        raise UserError(f"{path} does not exist; pass the --workdir of a training run")
+    with open(path) as f:
+        config = ml_collections.ConfigDict(json.load(f))
+    for key, value in ADDED_SETTINGS.get(config.task, {}).items():
+        *parents, leaf = key.split(".")
+        node = config
+        for parent in parents:
+            node = node[parent]
+        if leaf not in node:
+            node[leaf] = value
+    return config
+
+
+@dataclasses.dataclass
+class LoadedRun:
+    """A trained run: its settings, its task (model and methods) and the restored train state."""
+
+    config: ml_collections.ConfigDict
+    task: tasks.Task
+    state: Any
+    step: int
+
+
+def load_run(workdir: str, step: int | None = None) -> LoadedRun:
+    """The run in `workdir` at `step` (default: its latest complete checkpoint), on the default
+    device. Opens config.json and the checkpoint only, never the dataset."""
+    config = load_run_config(workdir)
+    task = tasks.create_task(config, data.dataset_info(config.dataset))
+    key = tasks.seed_key(config.seed, tasks.INIT_STREAM, config.init_prng_impl)
+    device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    abstract_state = jax.tree.map(
+        lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=device),
+        jax.eval_shape(task.init_state, key),
+    )
+    checkpoint_dir = os.path.join(os.path.abspath(workdir), "checkpoints")
+    restored = checkpoint.restore_latest(checkpoint_dir, abstract_state, config, step=step)
+    if restored is None:
+        raise UserError(f"no complete checkpoint in {checkpoint_dir}; train the run first")
+    return LoadedRun(config, task, restored.state, restored.step)
