@@ -6,20 +6,23 @@ import optax
 
 from cnngen_jax.errors import UserError
 
-SCHEDULES = ("constant", "linear")
+SCHEDULES = ("constant", "linear", "cosine")
 
 
 def learning_rate(
     base: float, schedule: str, num_train_steps: int, updates_per_step: int = 1
 ) -> optax.Schedule:
-    """`base` throughout ('constant'), or decayed linearly to 0 at `num_train_steps` ('linear',
-    SNGAN as Mimicry trains it). A network updated several times per train step (the critic
-    with n_critic > 1) keeps one rate for all the updates of a step, as Mimicry does."""
+    """`base` throughout ('constant'), or decayed to 0 at `num_train_steps` linearly ('linear',
+    SNGAN as Mimicry trains it) or by a half cosine ('cosine', BasicSR's MSRResNet). A network
+    updated several times per train step (the critic with n_critic > 1) keeps one rate for all
+    the updates of a step, as Mimicry does."""
     if schedule == "constant":
         return optax.constant_schedule(base)
     if schedule == "linear":
         decay = optax.linear_schedule(base, 0.0, max(num_train_steps, 1))
         return lambda count: decay(count // updates_per_step)
+    if schedule == "cosine":
+        return optax.cosine_decay_schedule(base, max(num_train_steps, 1))
     raise UserError(
         f"unknown learning-rate schedule {schedule!r} (config.optimizer.schedule); "
         f"choose one of: {', '.join(SCHEDULES)}"

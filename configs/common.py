@@ -99,6 +99,55 @@ def gan() -> ml_collections.ConfigDict:
     return config
 
 
+def restoration(degradation: str) -> ml_collections.ConfigDict:
+    """The trainer's settings and the restoration task's: random crops of the embedded
+    photographs, an L1 pixel loss, Adam(2e-4, 0.9, 0.99) as BasicSR trains its restorers."""
+    config = base("restoration")
+    config.dataset = "photos"
+    config.image_size = 96  # the side of the clean (HR) crops trained on
+    config.batch_size = 16
+    config.num_sample_images = 4  # unused: pictures show held-out images
+    config.eval_every_steps = 250  # whole held-out photographs, beside the classical baseline
+    config.eval_images = 100  # held-out images evaluated (0: the whole split)
+    config.eval.num_samples = 0  # no sample-quality metrics: restorers do not sample
+
+    # The degradation applied to clean crops in every step (cnngen_jax.restoration.degradations):
+    # 'bicubic' (super-resolution by `scale`: 2, 3 or 4) or 'inpainting' (holes of `masks` kind:
+    # 'box', 'brush' (DeepFill v2's free-form strokes) or 'mixed').
+    config.degradation = degradation
+    config.scale = 4
+    config.masks = "mixed"
+
+    # Loss: pixel_weight * mean pixel_loss ('l1' or 'l2') over the image, plus (inpainting)
+    # hole_weight * its mean over the holes, plus perceptual_weight * the distance of VGG features
+    # (perceptual_layers: layer -> weight, with perceptual_criterion 'l1' or 'l2'; the converted
+    # weights of vgg at vgg_weights), plus adversarial_weight * a GAN generator loss (gan_loss,
+    # one of cnngen_jax.losses) against the discriminator.
+    config.pixel_loss = "l1"
+    config.pixel_weight = 1.0
+    config.hole_weight = 0.0
+    config.perceptual_weight = 0.0
+    config.perceptual_layers = ml_collections.ConfigDict({"conv5_4": 1.0})
+    config.perceptual_criterion = "l1"
+    config.vgg = "vgg19"
+    config.vgg_weights = "~/.cache/cnngen_jax/vgg19.npz"
+    config.adversarial_weight = 0.0
+    config.gan_loss = "ns"
+    config.discriminator = ml_collections.ConfigDict()
+    config.discriminator.name = "vgg_style"
+    config.discriminator.width = 64
+    config.discriminator.spectral_norm = False
+
+    config.model = ml_collections.ConfigDict()
+    config.optimizer = ml_collections.ConfigDict()
+    config.optimizer.learning_rate = 2e-4
+    config.optimizer.d_learning_rate = 2e-4
+    config.optimizer.b1 = 0.9
+    config.optimizer.b2 = 0.99
+    config.optimizer.schedule = "constant"  # or 'linear', 'cosine': decay to 0 at the end
+    return config
+
+
 def published_cifar10_run(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     """The run length of the published CIFAR-10 recipes: batch 64, 100k generator updates."""
     config.dataset = "cifar10"

@@ -18,14 +18,30 @@ import jax  # noqa: E402
 # Before any backend starts: in-process tests see 8 CPU devices. Subprocesses are unaffected.
 jax.config.update("jax_num_cpu_devices", 8)
 
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from cnngen_jax import data, parallel, train  # noqa: E402
+from cnngen_jax.models import vgg  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from configs import acgan, cdcgan, cgan_pd, cvae, dcgan, sndcgan, sngan, vae, wgan_gp  # noqa: E402
+from configs import (  # noqa: E402
+    acgan,
+    cdcgan,
+    cgan_pd,
+    cvae,
+    dcgan,
+    espcn,
+    inpainting,
+    sndcgan,
+    sngan,
+    srgan,
+    srresnet,
+    vae,
+    wgan_gp,
+)
 
 # Tests comparing against PyTorch or torch-fidelity carry `@pytest.mark.torch` and get the module
 # from `reference()`. Without the references installed they are skipped; CI installs them and
@@ -45,9 +61,22 @@ def reference(name: str):
 
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory) -> str:
+    """A TFDS directory with the embedded datasets prepared, and random VGG19 weights in the
+    converted format (`VGG_WEIGHTS`) for the perceptual losses."""
     path = str(tmp_path_factory.mktemp("tfds"))
-    data.ensure_prepared("digits", path)
+    for name in ("digits", "photos"):
+        data.ensure_prepared(name, path)
+    rng = np.random.default_rng(0)
+    shapes = vgg.param_shapes("vgg19")
+    weights = {
+        name: rng.normal(0, np.sqrt(2 / np.prod(shape[:-1])) if len(shape) == 4 else 0.01, shape)
+        for name, shape in shapes.items()
+    }
+    vgg.save_vgg(weights, "vgg19", os.path.join(path, VGG_WEIGHTS))
     return path
+
+
+VGG_WEIGHTS = "random_vgg19.npz"  # in the data_dir fixture's directory
 
 
 @pytest.fixture(scope="session")
@@ -71,6 +100,7 @@ RESNET = {"image_size": 32, "model.g_width": 8, "model.d_width": 8}
 DCGAN = {"model.g_width": 8, "model.d_width": 8}
 VAE = {"model.width": 8, "eval_every_steps": 2, "eval_iw_samples": 4}
 NO_EVAL = {"eval_every_steps": 0}
+SUPER_RESOLUTION = {"model.width": 8, "model.num_blocks": 1, "eval_every_steps": 2}
 FAMILIES = {
     "dcgan": (dcgan, DCGAN),
     "vae": (vae, VAE),
@@ -81,12 +111,39 @@ FAMILIES = {
     "acgan": (acgan, {**DCGAN, **NO_EVAL}),
     "cgan_pd": (cgan_pd, {**RESNET, **NO_EVAL}),
     "cvae": (cvae, {**VAE, "eval.num_samples": 0}),
+    "espcn": (espcn, {"image_size": 24, "model.width": 8, "eval_every_steps": 2}),
+    "srresnet": (srresnet, SUPER_RESOLUTION),
+    "srgan": (
+        srgan,
+        # VGG19 to its second block: the same code as conv5_4, at a fraction of the compute.
+        {
+            **SUPER_RESOLUTION,
+            "image_size": 32,
+            "discriminator.width": 8,
+            "perceptual_layers": {"relu2_2": 1.0},
+        },
+    ),
+    "inpainting": (
+        inpainting,
+        {"model.width": 8, "model.depth": 2, "adversarial_weight": 0.01, "discriminator.width": 8},
+    ),
 }
 
 
+def _declares(config, key: str) -> bool:
+    *parents, leaf = key.split(".")
+    for parent in parents:
+        config = config.get(parent)
+    return config is not None and leaf in config
+
+
 def _settings(family: str, data_dir: str, cache_dir: str, overrides: dict) -> dict:
-    shrink = FAMILIES[family][1]
-    return {**TINY, **shrink, "data_dir": data_dir, "compilation_cache_dir": cache_dir, **overrides}
+    config = FAMILIES[family][0].get_config()
+    tiny = {key: value for key, value in TINY.items() if _declares(config, key)}
+    shrink = dict(FAMILIES[family][1])
+    if "vgg_weights" in config:
+        shrink["vgg_weights"] = os.path.join(data_dir, VGG_WEIGHTS)
+    return {**tiny, **shrink, "data_dir": data_dir, "compilation_cache_dir": cache_dir, **overrides}
 
 
 def tiny_config(data_dir: str = "", cache_dir: str = "", family: str = "dcgan", **overrides):

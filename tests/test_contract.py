@@ -26,8 +26,9 @@ def training_batches(config, data_dir: str, task, count: int) -> list[dict]:
 
 
 # A recipe whose default step is another's plus one feature adds no path of its own: SNGAN's is
-# cGAN-PD's without the labels (WGAN-GP runs the same networks unconditionally).
-SUBSUMED = {"sngan": "cgan_pd"}
+# cGAN-PD's without the labels (WGAN-GP runs the same networks unconditionally); SRResNet's is
+# SRGAN's without the perceptual and adversarial terms, ESPCN's the same with another network.
+SUBSUMED = {"sngan": "cgan_pd", "srresnet": "srgan", "espcn": "srgan"}
 
 
 @pytest.mark.parametrize("family", [f for f in FAMILIES if f not in SUBSUMED])
@@ -58,10 +59,15 @@ def read_metrics(workdir) -> list[dict]:
 
 # One recipe per kind of train state, with the cheapest networks that hold it: conditional
 # BatchNorm in G, spectral-norm vectors in D, labels in the batches, the fused step and an EMA
-# generator (the standard CNN, made conditional), and the VAE's single network. BatchNorm
+# generator (the standard CNN, made conditional), the VAE's single network, and the restorer
+# with its discriminator. BatchNorm
 # statistics in D resume end to end in test_main.py (the DCGAN), stacked batches and the critic
 # scan in test_gan.py.
-RESUME = {"sndcgan": {"model.conditioning": "projection", "ema_decay": 0.9}, "vae": {}}
+RESUME = {
+    "sndcgan": {"model.conditioning": "projection", "ema_decay": 0.9},
+    "vae": {},
+    "inpainting": {},  # random crops, flips and masks; SN-PatchGAN vectors
+}
 
 
 @pytest.mark.parametrize("family", list(RESUME))

@@ -153,7 +153,7 @@ BAD_SETTINGS = {
     "negative penalty": ({"gp_weight": -1.0}, "gp_weight=-1.0 must be >= 0"),
     "model of another family": ({"model.name": "conv_vae"}, "'conv_vae'.*vae model.*dcgan"),
     "spectral norm unsupported": ({"model.spectral_norm": True}, "model.name=sndcgan"),
-    "unknown schedule": ({"optimizer.schedule": "cosine"}, "optimizer.schedule.*constant, linear"),
+    "unknown schedule": ({"optimizer.schedule": "step"}, "optimizer.schedule.*linear, cosine"),
     "wrong size for the model": ({"model.name": "sngan32"}, "image_size=32"),
 }
 

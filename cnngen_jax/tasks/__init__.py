@@ -93,6 +93,15 @@ class NetState:
         return NetState(optax.apply_updates(self.params, updates), collections, opt_state)
 
 
+def apply_network(module: nn.Module, variables: dict, *args, mutable: list[str], **kwargs):
+    """`module.apply` returning (output, every collection of `variables` after the call)."""
+    collections = {k: v for k, v in variables.items() if k != "params"}
+    if not mutable:
+        return module.apply(variables, *args, **kwargs), collections
+    out, updates = module.apply(variables, *args, mutable=mutable, **kwargs)
+    return out, {**collections, **updates}
+
+
 def init_network(
     module: nn.Module, key: jax.Array, optimizer: optax.GradientTransformation, *inputs, **kwargs
 ) -> NetState:
@@ -186,6 +195,6 @@ register_task = TASKS.register
 
 def create_task(config: ml_collections.ConfigDict, data_info: DatasetInfo) -> Task:
     """Builds the task named by `config.task`; its constructor validates its own settings."""
-    from cnngen_jax.tasks import gan, vae  # noqa: F401  (registers its task)
+    from cnngen_jax.tasks import gan, restoration, vae  # noqa: F401  (registers its task)
 
     return TASKS.get(config.task)(config, data_info)

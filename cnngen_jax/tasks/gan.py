@@ -36,6 +36,7 @@ from cnngen_jax.tasks import (
     Batch,
     Metrics,
     NetState,
+    apply_network,
     balanced_labels,
     check_labels,
     class_grid,
@@ -75,15 +76,6 @@ def _validate(config: ml_collections.ConfigDict) -> None:
 
 def _cross_entropy(class_logits: jax.Array, labels: jax.Array) -> jax.Array:
     return optax.softmax_cross_entropy_with_integer_labels(class_logits, labels).mean()
-
-
-def _apply(module, variables: dict, *args, mutable: list[str], **kwargs):
-    """`module.apply` returning (output, every collection of `variables` after the call)."""
-    collections = {k: v for k, v in variables.items() if k != "params"}
-    if not mutable:
-        return module.apply(variables, *args, **kwargs), collections
-    out, updates = module.apply(variables, *args, mutable=mutable, **kwargs)
-    return out, {**collections, **updates}
 
 
 @register_task("gan")
@@ -159,7 +151,7 @@ class GANTask:
         statistics_mask=None,
     ):
         variables = g.variables(params)
-        images, collections = _apply(
+        images, collections = apply_network(
             self.models.generator,
             variables,
             z,
@@ -176,7 +168,7 @@ class GANTask:
         """((logits, class logits or None), D's collections after the pass)."""
         mutable = [c for c in d.collections if c != SPECTRAL or power_iteration]
         variables = d.variables(params)
-        return _apply(
+        return apply_network(
             self.models.discriminator, variables, images, labels, train=True, mutable=mutable
         )
 

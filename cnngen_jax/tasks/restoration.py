@@ -1,0 +1,399 @@
+"""Image restoration: super-resolution and inpainting, one task over degradations.
+
+Every step crops clean images (the input pipeline), augments them by a random flip / transpose
+and degrades them with the step's key (`cnngen_jax.restoration.degradations`), all inside the
+jitted step. The restorer maps the degraded input (and, for inpainting, the mask) to the clean
+image; its loss is a pixel term (`pixel_loss` over the image, plus `hole_weight` times the mean
+over the holes for inpainting), optionally a perceptual term on VGG features
+(`perceptual_weight`, SRGAN / BasicSR's PerceptualLoss) and an adversarial term
+(`adversarial_weight`) against `config.discriminator` with one of the GAN zoo's objectives
+(`gan_loss`). An inpainting output keeps the known pixels: only the holes are the model's.
+
+Evaluation scores whole held-out images by the published protocols, always beside a classical
+baseline on the same inputs: super-resolution by PSNR / SSIM on the Y channel (BT.601) and on
+RGB, of 8-bit images with `scale` pixels cropped at each border (BasicSR's protocol), against
+bicubic upsampling; inpainting by L1 in the hole and over the image (on [0, 1]) and PSNR / SSIM
+of the completed image, with fixed masks, against scikit-image's biharmonic inpainting.
+"""
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import flax
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from jax.experimental import multihost_utils
+
+from cnngen_jax import losses, optim, perceptual
+from cnngen_jax.data import DatasetInfo
+from cnngen_jax.errors import UserError
+from cnngen_jax.metrics import image_quality
+from cnngen_jax.models import get_model, vgg
+from cnngen_jax.restoration import degradations
+from cnngen_jax.restoration.resize import imresize
+from cnngen_jax.tasks import Batch, Metrics, NetState, apply_network, init_network, register_task
+
+PIXEL_LOSSES = ("l1", "l2")
+# Pictures during training show at most this many examples, centre crops of at most 4 training
+# crops' side (and 256 pixels).
+_PREVIEW_IMAGES, _PREVIEW_SIDE = 4, 256
+
+
+@flax.struct.dataclass
+class RestorationState:
+    step: jax.Array
+    restorer: NetState
+    discriminator: NetState | None  # None without an adversarial term
+    # The frozen VGG of the perceptual loss (None without one). It travels in the state so the
+    # jitted step takes it as an argument: closed over, its 80 MB would be compiled into the
+    # program as constants. It is saved with each checkpoint.
+    feature_net: Any = None
+
+
+def augment(images: jax.Array, key: jax.Array) -> jax.Array:
+    """Each image flipped left-right, top-bottom and transposed, each with probability 1/2:
+    the eight symmetries of the square (BasicSR's hflip + rot90), drawn per image."""
+    flips = jax.random.bernoulli(key, 0.5, (3, images.shape[0]))
+
+    def one(image, flip):
+        image = jnp.where(flip[0], image[:, ::-1], image)
+        image = jnp.where(flip[1], image[::-1], image)
+        return jnp.where(flip[2], jnp.swapaxes(image, 0, 1), image)
+
+    return jax.vmap(one)(images, flips.T)
+
+
+def pixel_error(restored: jax.Array, target: jax.Array, kind: str) -> jax.Array:
+    """Elementwise |x - y| ('l1') or (x - y)^2 ('l2')."""
+    difference = restored - target
+    return jnp.abs(difference) if kind == "l1" else jnp.square(difference)
+
+
+def to_8bit(images: jax.Array) -> jax.Array:
+    """[-1, 1] images as the float values 0..255 of the 8-bit file they would be saved as."""
+    return jnp.round((jnp.clip(images, -1.0, 1.0) + 1.0) * 127.5)
+
+
+def _validate(config: ml_collections.ConfigDict) -> None:
+    if config.pixel_loss not in PIXEL_LOSSES:
+        raise UserError(
+            f"unknown pixel_loss {config.pixel_loss!r}; choose one of: {', '.join(PIXEL_LOSSES)}"
+        )
+    for name in ("pixel_weight", "hole_weight", "perceptual_weight", "adversarial_weight"):
+        if config[name] < 0:
+            raise UserError(f"{name}={config[name]} must be >= 0; set --config.{name}")
+
+
+@register_task("restoration")
+class RestorationTask:
+    """Super-resolution or inpainting by `config.degradation`, optionally adversarial."""
+
+    def __init__(self, config: ml_collections.ConfigDict, data_info: DatasetInfo):
+        _validate(config)
+        self.degrade = degradations.from_config(config)
+        self.inpainting = config.degradation == "inpainting"
+        self.scale = 1 if self.inpainting else config.scale
+        self.num_classes = 0
+        self.batches_per_step = 1
+        self.channels = data_info.channels
+        self.image_size = config.image_size
+        self.preview_side = min(_PREVIEW_SIDE, 4 * config.image_size)
+        self.pixel_loss = config.pixel_loss
+        self.pixel_weight = config.pixel_weight
+        self.hole_weight = config.hole_weight if self.inpainting else 0.0
+        dtype = jnp.dtype(config.compute_dtype)
+        in_channels = self.channels + 1 if self.inpainting else self.channels
+        self.model = get_model(config.model.name, "restoration")(
+            config.model, in_channels, self.channels, self.scale, dtype
+        )
+        self.optimizer = optim.adam(
+            config.optimizer.learning_rate, config.optimizer, config.num_train_steps
+        )
+        self.adversarial_weight = config.adversarial_weight
+        self.discriminator = None
+        if config.adversarial_weight:
+            self.objective = losses.get_objective(config.gan_loss)
+            self.discriminator = get_model(config.discriminator.name, "restoration_discriminator")(
+                config.discriminator, in_channels, config.image_size
+            )
+            self.d_optimizer = optim.adam(
+                config.optimizer.d_learning_rate, config.optimizer, config.num_train_steps
+            )
+        self.perceptual_weight = config.perceptual_weight
+        if self.perceptual_weight:
+            perceptual.check_criterion(config.perceptual_criterion)
+            self.vgg = vgg.VGG(config.vgg)
+            self.vgg_weights = config.vgg_weights
+            self.perceptual_layers = dict(config.perceptual_layers)
+            self.perceptual_criterion = config.perceptual_criterion
+            unknown = set(self.perceptual_layers) - set(vgg.layer_names(config.vgg))
+            if unknown:
+                raise UserError(
+                    f"config.perceptual_layers names {sorted(unknown)}, not layers of "
+                    f"{config.vgg}; e.g. conv5_4 or relu2_2"
+                )
+        # The U-Net's sizes are padded by reflection, which needs the image to be that large.
+        self.minimum_input_side = max(2, getattr(self.model, "size_multiple", 1))
+        self.eval_images = config.eval_images
+        self._scores = jax.jit(self._batch_scores)
+        self._baselines: dict[tuple, dict[str, np.ndarray]] = {}  # biharmonic, by batch and key
+
+    # --- the model -------------------------------------------------------------------------
+
+    def _inputs(self, degraded: degradations.Degraded) -> jax.Array:
+        if self.inpainting:
+            return jnp.concatenate([degraded.inputs, degraded.mask], axis=-1)
+        return degraded.inputs
+
+    def _complete(self, output: jax.Array, degraded: degradations.Degraded) -> jax.Array:
+        """Inpainting keeps the known pixels and takes only the holes from the model."""
+        if not self.inpainting:
+            return output
+        return degraded.inputs * (1.0 - degraded.mask) + output * degraded.mask
+
+    def _run(self, params: Any, collections: dict, degraded: degradations.Degraded) -> jax.Array:
+        variables = {"params": params, **collections}
+        return self.model.apply(variables, self._inputs(degraded)).astype(jnp.float32)
+
+    def restore(
+        self, state: RestorationState, inputs: jax.Array, mask: jax.Array | None = None
+    ) -> jax.Array:
+        """The restored images, in [-1, 1]: `inputs` (N, h, w, C) upscaled `scale` times, or,
+        for inpainting, completed where `mask` (N, H, W, 1) is 1. Any size the model can take;
+        the U-Net's sizes are padded by reflection to the multiple it needs and cropped back."""
+        if self.inpainting:
+            if mask is None:
+                raise UserError("an inpainting model needs a mask (1 = missing) with its image")
+            inputs = degradations.blank_holes(inputs, mask)
+        degraded = degradations.Degraded(inputs, inputs, mask)
+        multiple = getattr(self.model, "size_multiple", 1)
+        height, width = inputs.shape[1:3]
+        pad = ((0, 0), (0, -height % multiple), (0, -width % multiple), (0, 0))
+        padded = degradations.Degraded(
+            *(None if x is None else jnp.pad(x, pad, "symmetric") for x in degraded)
+        )
+        output = self._run(state.restorer.params, state.restorer.collections, padded)
+        output = output[:, : height * self.scale, : width * self.scale]
+        return jnp.clip(self._complete(output, degraded), -1.0, 1.0)
+
+    # --- training --------------------------------------------------------------------------
+
+    def init_state(self, key: jax.Array) -> RestorationState:
+        restorer_key, d_key = jax.random.split(key)
+        size = self.image_size // self.scale
+        example = jnp.zeros((1, size, size, self.channels))
+        mask = jnp.zeros((1, size, size, 1)) if self.inpainting else None
+        inputs = self._inputs(degradations.Degraded(example, example, mask))
+        restorer = init_network(self.model, restorer_key, self.optimizer, inputs)
+        discriminator = None
+        if self.discriminator is not None:
+            channels = inputs.shape[-1]
+            images = jnp.zeros((1, self.image_size, self.image_size, channels))
+            discriminator = init_network(
+                self.discriminator, d_key, self.d_optimizer, images, train=False
+            )
+        feature_net = None
+        if self.perceptual_weight:
+            feature_net = jax.tree.map(jnp.asarray, vgg.load_vgg(self.vgg_weights, self.vgg.arch))
+        return RestorationState(jnp.zeros((), jnp.int32), restorer, discriminator, feature_net)
+
+    def _perceptual(self, feature_net: Any, restored: jax.Array, target: jax.Array) -> jax.Array:
+        """The VGG feature distance of the restored images to their targets. Two passes: the
+        targets' needs no backward pass, which one pass over both would still run."""
+
+        def features(images):
+            variables = {"params": feature_net}
+            return self.vgg.apply(variables, images, tuple(self.perceptual_layers))
+
+        return perceptual.feature_loss(
+            features(restored),
+            features(target),
+            self.perceptual_layers,
+            self.perceptual_criterion,
+        )
+
+    def _critic_input(self, images: jax.Array, degraded: degradations.Degraded) -> jax.Array:
+        """What D judges: the image, and for inpainting the mask beside it (SN-PatchGAN)."""
+        if self.inpainting:
+            return jnp.concatenate([images, degraded.mask], axis=-1)
+        return images
+
+    def _criticize(self, d: NetState, images: jax.Array) -> tuple[jax.Array, dict]:
+        return apply_network(
+            self.discriminator, d.variables(), images, train=True, mutable=list(d.collections)
+        )
+
+    def _restorer_loss(self, params, state, degraded, fake_logits_of) -> tuple[jax.Array, tuple]:
+        output = self._run(params, state.restorer.collections, degraded)
+        error = pixel_error(output, degraded.target, self.pixel_loss)
+        terms = {"pixel": jnp.mean(error)}
+        loss = self.pixel_weight * terms["pixel"]
+        if self.inpainting:
+            hole = degraded.mask
+            terms["hole"] = jnp.sum(error * hole) / jnp.maximum(jnp.sum(hole) * self.channels, 1)
+            loss = loss + self.hole_weight * terms["hole"]
+        restored = self._complete(output, degraded)
+        if self.perceptual_weight:
+            terms["perceptual"] = self._perceptual(state.feature_net, restored, degraded.target)
+            loss = loss + self.perceptual_weight * terms["perceptual"]
+        collections = None
+        if self.discriminator is not None:
+            logits, collections = fake_logits_of(restored)
+            terms["g_adversarial"] = self.objective.generator(logits)
+            loss = loss + self.adversarial_weight * terms["g_adversarial"]
+        return loss, (restored, terms, collections)
+
+    def train_step(
+        self, state: RestorationState, batch: Batch, key: jax.Array
+    ) -> tuple[RestorationState, Metrics]:
+        augment_key, degrade_key = jax.random.split(key)
+        degraded = self.degrade(augment(batch["image"], augment_key), degrade_key)
+        d = state.discriminator
+
+        def fake_logits_of(restored):
+            return self._criticize(d, self._critic_input(restored, degraded))
+
+        (loss, (restored, terms, _)), grads = jax.value_and_grad(self._restorer_loss, has_aux=True)(
+            state.restorer.params, state, degraded, fake_logits_of
+        )
+        restorer = state.restorer.updated(self.optimizer, grads, state.restorer.collections)
+        metrics = {"loss": loss, **terms}
+        if d is not None:  # D's update on the same restored images, before G's update
+            d, metrics["d_loss"] = self._discriminator_update(d, degraded, restored)
+        psnr = image_quality.psnr(restored, degraded.target, 2.0)
+        metrics["psnr"] = jnp.mean(psnr)
+        return state.replace(step=state.step + 1, restorer=restorer, discriminator=d), metrics
+
+    def _discriminator_update(self, d: NetState, degraded, restored) -> tuple[NetState, jax.Array]:
+        real = self._critic_input(degraded.target, degraded)
+        fake = self._critic_input(jax.lax.stop_gradient(restored), degraded)
+
+        def loss_fn(params):
+            after = d.replace(params=params)
+            real_logits, collections = self._criticize(after, real)
+            fake_logits, collections = self._criticize(after.replace(collections=collections), fake)
+            return self.objective.discriminator(real_logits, fake_logits), collections
+
+        (loss, collections), grads = jax.value_and_grad(loss_fn, has_aux=True)(d.params)
+        return d.updated(self.d_optimizer, grads, collections), loss
+
+    def networks(self, state: RestorationState) -> dict[str, Any]:
+        nets = {"restorer": state.restorer.params}
+        if state.discriminator is not None:
+            nets["discriminator"] = state.discriminator.params
+        return nets
+
+    # --- pictures and evaluation -----------------------------------------------------------
+
+    def _shown_input(self, degraded: degradations.Degraded) -> jax.Array:
+        """The input at the target's size: LR pixels repeated, holes white."""
+        if self.inpainting:
+            return degraded.inputs + degraded.mask
+        return jnp.repeat(jnp.repeat(degraded.inputs, self.scale, 1), self.scale, 2)
+
+    def images(self, state: RestorationState, examples: Batch, key: jax.Array) -> dict:
+        """Rows of input | output | target for the first held-out images (centre crops)."""
+        clean = examples["image"][:_PREVIEW_IMAGES]
+        height, width = (
+            min(side, self.preview_side) // self.scale * self.scale for side in clean.shape[1:3]
+        )
+        top, left = (clean.shape[1] - height) // 2, (clean.shape[2] - width) // 2
+        clean = clean[:, top : top + height, left : left + width]
+        degraded = self.degrade(clean, key)
+        restored = self.restore(state, degraded.inputs, degraded.mask)
+        rows = jnp.stack([self._shown_input(degraded), restored, clean], axis=1)
+        return {"restoration": jnp.clip(rows, -1.0, 1.0)}
+
+    def _batch_scores(
+        self, state: RestorationState, batch: Batch, key: jax.Array
+    ) -> tuple[dict[str, jax.Array], degradations.Degraded]:
+        """Per-image scores of the model and (super-resolution) of bicubic upsampling."""
+        clean = batch["image"]
+        if not self.inpainting:  # whole images, cut to a multiple of the scale
+            height, width = (side // self.scale * self.scale for side in clean.shape[1:3])
+            clean = clean[:, :height, :width]
+        degraded = self.degrade(clean, key)
+        restored = self.restore(state, degraded.inputs, degraded.mask)
+        scores = self._quality(restored, degraded)
+        if not self.inpainting:
+            bicubic = imresize(degraded.inputs, float(self.scale))
+            scores.update({f"bicubic_{k}": v for k, v in self._quality(bicubic, degraded).items()})
+        return scores, degraded
+
+    def _quality(self, restored: jax.Array, degraded: degradations.Degraded) -> dict:
+        """The protocol's scores of each restored image against its target."""
+        x, y = to_8bit(restored), to_8bit(degraded.target)
+        if self.inpainting:  # the completed image, all channels
+            protocols = {"": ("rgb", 0)}
+        else:  # luma (a grey image is its own), and RGB; `scale` pixels cropped at each border
+            protocols = {"_y": ("y" if self.channels == 3 else "rgb", self.scale)}
+            if self.channels == 3:
+                protocols["_rgb"] = ("rgb", self.scale)
+        scores = {}
+        for name, (channel, crop) in protocols.items():
+            scores[f"psnr{name}"] = image_quality.psnr(x, y, 255.0, channel, crop)
+            scores[f"ssim{name}"] = image_quality.ssim(x, y, 255.0, channel, crop)
+        if self.inpainting:
+            error = jnp.abs(x - y) / 255.0
+            hole = degraded.mask
+            scores["l1"] = jnp.mean(error, axis=(1, 2, 3))
+            scores["l1_hole"] = jnp.sum(error * hole, axis=(1, 2, 3)) / jnp.maximum(
+                jnp.sum(hole, axis=(1, 2, 3)) * self.channels, 1.0
+            )
+        return scores
+
+    def _biharmonic(self, degraded: degradations.Degraded, cache_key: tuple) -> dict:
+        """scikit-image's biharmonic inpainting of the same inputs and masks, scored alike;
+        computed on the host once per batch and evaluation key."""
+        if cache_key not in self._baselines:
+            from skimage.restoration import inpaint_biharmonic
+
+            inputs, mask, target = (
+                np.asarray(multihost_utils.process_allgather(x, tiled=True))
+                for x in (degraded.inputs, degraded.mask, degraded.target)
+            )
+            filled = np.stack(
+                [
+                    inpaint_biharmonic(image, hole[..., 0].astype(bool), channel_axis=-1)
+                    for image, hole in zip(inputs, mask, strict=True)
+                ]
+            )
+            host = degradations.Degraded(
+                jnp.asarray(inputs), jnp.asarray(target), jnp.asarray(mask)
+            )
+            scores = self._quality(jnp.asarray(filled, jnp.float32), host)
+            self._baselines[cache_key] = {k: np.asarray(v) for k, v in scores.items()}
+        return self._baselines[cache_key]
+
+    def evaluate(
+        self, state: RestorationState, batches: Callable[[], Iterator[Batch]], key: jax.Array
+    ) -> dict[str, np.ndarray]:
+        """Mean scores over the held-out images (the first batches holding `eval_images`, or
+        all), the model's beside the baseline's; the
+        inpainting masks of batch i are drawn from `key` and i, the same every evaluation."""
+        sums: dict[str, float] = {}
+        count = 0.0
+        key_data = tuple(np.asarray(jax.random.key_data(key)).ravel().tolist())
+        for i, batch in enumerate(batches()):
+            if self.eval_images and count >= self.eval_images:
+                break
+            batch_key = jax.random.fold_in(key, i)
+            scores, degraded = self._scores(state, batch, batch_key)
+            scores = {
+                k: np.asarray(multihost_utils.process_allgather(v, tiled=True))
+                for k, v in scores.items()
+            }
+            if self.inpainting:
+                baseline = self._biharmonic(degraded, (i, key_data))
+                scores.update({f"biharmonic_{k}": v for k, v in baseline.items()})
+            weights = np.asarray(multihost_utils.process_allgather(batch["mask"], tiled=True))
+            for name, values in scores.items():
+                sums[name] = sums.get(name, 0.0) + float(np.sum(values * weights))
+            count += float(np.sum(weights))
+        means = {
+            f"test_{k}" if not k.startswith(("bicubic", "biharmonic")) else k: v / count
+            for k, v in sums.items()
+        }
+        return {name: np.asarray(value) for name, value in means.items()}

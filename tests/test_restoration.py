@@ -1,0 +1,186 @@
+"""The restoration task end to end: the embedded photographs and their random crops, the
+evaluation protocol against scikit-image, and `cnngen_jax.restore` on a user's image, bad input
+included. (Networks: test_restoration_models.py; resize: test_resize.py; masks: test_masks.py;
+two steps, 1 vs 8 devices and exact resume: the contract tests.)"""
+
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from PIL import Image
+from skimage.color import rgb2ycbcr
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from cnngen_jax import data, inference, train
+from cnngen_jax.data import photos, pipeline
+from cnngen_jax.errors import UserError
+from cnngen_jax.restoration.resize import imresize
+from cnngen_jax.restore import restore_file, restore_image
+from cnngen_jax.tasks import create_task
+from tests.conftest import ROOT, init_state, tiny_config
+
+
+def test_photographs_are_split_by_scene():
+    train_names = {name for name, _ in photos.read_split("train")}
+    test_names = {name for name, _ in photos.read_split("test")}
+    assert not train_names & test_names
+    assert {"motorcycle_left", "motorcycle_right"} <= train_names  # one scene, one side
+    for _, image in photos.read_split("test"):
+        assert image.dtype == np.uint8 and image.shape[-1] == 3
+
+
+def crops(data_dir: str, image_size: int, state=None, count: int = 2) -> list[np.ndarray]:
+    source = data.open_source("photos", "train", data_dir)
+    iterator = pipeline.train_iterator(
+        source, data.get_spec("photos"), image_size=image_size, global_batch_size=4,
+        rows=slice(0, 4), seed=3, num_threads=1, prefetch=1,
+    )  # fmt: skip
+    if state is not None:
+        iterator.set_state(state)
+    batches = [next(iterator)["image"] for _ in range(count)]
+    return batches, iterator.get_state()
+
+
+def test_random_crops_are_seeded_and_resume_exactly(data_dir):
+    (first, second), _ = crops(data_dir, 48)
+    assert first.shape == (4, 48, 48, 3) and first.min() >= -1 and first.max() <= 1
+    assert not np.array_equal(first, second)
+    (again, _), _ = crops(data_dir, 48)
+    np.testing.assert_array_equal(first, again)
+    _, after_one = crops(data_dir, 48, count=1)
+    (resumed,), _ = crops(data_dir, 48, state=after_one, count=1)
+    np.testing.assert_array_equal(resumed, second)
+
+
+def test_a_crop_larger_than_a_photograph_is_refused(data_dir):
+    with pytest.raises(UserError, match="image_size=900 is larger than"):
+        crops(data_dir, 900, count=1)
+
+
+def test_super_resolution_protocol_matches_scikit_image(data_dir):
+    """Bicubic x4 on the held-out photographs, scored as BasicSR does (8-bit, Y of BT.601,
+    4 pixels cropped), by the task and by scikit-image on the same LR images."""
+    config = tiny_config(data_dir, family="srresnet")
+    task = create_task(config, data.dataset_info("photos"))
+    source = data.open_source("photos", "test", data_dir)
+    spec = data.get_spec("photos")
+    batches = list(pipeline.eval_batches(source, spec, image_size=16, global_batch_size=8,
+                                         rows=slice(0, 8)))  # fmt: skip
+    metrics = task.evaluate(init_state(task), lambda: iter(batches), jax.random.key(0))
+    psnr, ssim = [], []
+    for batch in batches:
+        hr = batch["image"][0]
+        hr = hr[: hr.shape[0] // 4 * 4, : hr.shape[1] // 4 * 4]
+        lr = np.round((np.asarray(imresize(hr[None], 0.25)) + 1) * 127.5) / 127.5 - 1
+        up = np.asarray(imresize(jnp.asarray(lr, jnp.float32), 4.0))[0]
+
+        def luma(x):
+            pixels = np.round((np.clip(x, -1, 1) + 1) * 127.5) / 255.0
+            return rgb2ycbcr(pixels)[4:-4, 4:-4, 0]
+
+        psnr.append(peak_signal_noise_ratio(luma(hr), luma(up), data_range=255))
+        ssim.append(
+            structural_similarity(
+                luma(hr),
+                luma(up),
+                data_range=255,
+                gaussian_weights=True,
+                sigma=1.5,
+                use_sample_covariance=False,
+            )  # fmt: skip
+        )
+    np.testing.assert_allclose(metrics["bicubic_psnr_y"], np.mean(psnr), atol=2e-3)
+    np.testing.assert_allclose(metrics["bicubic_ssim_y"], np.mean(ssim), atol=2e-4)
+    assert {"test_psnr_y", "test_ssim_y", "test_psnr_rgb", "bicubic_psnr_rgb"} <= set(metrics)
+
+
+@pytest.fixture(scope="module")
+def runs(data_dir, cache_dir, tmp_path_factory) -> dict[str, str]:
+    """Two-step runs of a super-resolution and an inpainting model."""
+    workdirs = {}
+    for family in ("srresnet", "inpainting"):
+        config = tiny_config(data_dir, cache_dir, family=family, num_train_steps=2)
+        config.eval_every_steps = 0
+        workdir = str(tmp_path_factory.mktemp(family))
+        train.train_and_evaluate(config, workdir)
+        workdirs[family] = workdir
+    return workdirs
+
+
+def photo(path, size=(20, 14), mode="RGB") -> str:
+    pixels = np.random.default_rng(1).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    Image.fromarray(pixels).convert(mode).save(path)
+    return str(path)
+
+
+def test_super_resolution_of_a_users_image(runs, tmp_path):
+    out = tmp_path / "out.png"
+    assert restore_file(runs["srresnet"], photo(tmp_path / "in.png"), str(out)) == (56, 80)
+    with Image.open(out) as image:
+        assert image.size == (80, 56) and image.mode == "RGB"
+    grey = tmp_path / "grey_out.png"  # a greyscale file is converted to the model's channels
+    restore_file(runs["srresnet"], photo(tmp_path / "grey.png", mode="L"), str(grey))
+    assert Image.open(grey).size == (80, 56)
+
+
+def test_tiles_give_the_whole_image_result(runs):
+    run = inference.load_run(runs["srresnet"])
+    image = np.random.default_rng(2).integers(0, 256, (21, 30, 3), dtype=np.uint8)
+    whole = restore_image(run, image).astype(int)
+    tiled = restore_image(run, image, tile=8).astype(int)
+    assert whole.shape == tiled.shape == (84, 120, 3)
+    assert np.abs(whole - tiled).max() <= 1  # rounding to 8 bits of equal floats
+
+
+def test_inpainting_fills_only_the_holes(runs, tmp_path):
+    run = inference.load_run(runs["inpainting"])
+    image = np.random.default_rng(3).integers(0, 256, (20, 28, 3), dtype=np.uint8)
+    mask = np.zeros((20, 28), bool)
+    mask[5:12, 8:20] = True
+    filled = restore_image(run, image, mask)
+    np.testing.assert_array_equal(filled[~mask], image[~mask])
+    assert not np.array_equal(filled[mask], image[mask])
+
+
+@pytest.mark.parametrize(
+    "run,arguments,message",
+    [
+        ("srresnet", {"scale": 2}, "--scale=2, but the model .* x4"),
+        ("srresnet", {"size": (1, 1)}, "needs at least 2x2"),
+        ("srresnet", {"mask": (20, 14)}, "--mask is for inpainting models"),
+        ("inpainting", {"mask": (10, 14)}, "--mask is 14x10 pixels and --input 14x20"),
+        ("inpainting", {}, "needs --mask"),
+        ("srresnet", {"not_an_image": True}, "is not a readable image"),
+        ("srresnet", {"step": 7}, "no complete checkpoint of step 7 .*steps: 2"),
+        ("empty", {}, "config.json does not exist"),
+    ],
+)
+def test_bad_input_names_the_setting_and_writes_nothing(runs, tmp_path, run, arguments, message):
+    image = photo(tmp_path / "in.png", arguments.get("size", (20, 14)))
+    if arguments.get("not_an_image"):
+        (tmp_path / "in.png").write_text("not a PNG")
+    mask = None
+    if "mask" in arguments:
+        mask = photo(tmp_path / "mask.png", arguments["mask"], mode="L")
+    workdir = runs.get(run, str(tmp_path))
+    out = tmp_path / "out.png"
+    with pytest.raises(UserError, match=message):
+        restore_file(workdir, image, str(out), mask, arguments.get("step"), arguments.get("scale"))
+    assert not out.exists()
+
+
+def test_the_command_exits_2_with_one_error_line(runs, tmp_path):
+    out = tmp_path / "out.png"
+    result = subprocess.run(
+        [sys.executable, "-m", "cnngen_jax.restore", f"--workdir={runs['srresnet']}",
+         f"--input={photo(tmp_path / 'in.png')}", f"--output={out}", "--scale=3"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"error: --scale=3, but the model in {runs['srresnet']} was trained to upscale x4"
+    ]
+    assert not out.exists()
