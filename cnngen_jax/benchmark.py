@@ -4,16 +4,18 @@
                                    [--repeats=N] [--torch/--no-torch]
 
 A case is `FAMILY[:PRESET][-SIZE-bBATCH][@KEY=VALUE...]`: the family's `configs/FAMILY.py` (at
-its preset, image size and global batch, with config overrides), always fed the embedded digits
-(catalog data may be absent), e.g. `dcgan-32-b128`, `vae`, `sngan:cifar10-32-b64` (the
-published SNGAN widths, n_critic 5) or `sngan:cifar10-32-b64@model.spectral_norm=False`. Per case
-it measures:
+its preset, image size and global batch, with config overrides), fed its embedded dataset (the
+digits in place of catalog data, which may be absent), e.g. `dcgan-32-b128`, `vae`,
+`sngan:cifar10-32-b64` (the published SNGAN widths, n_critic 5),
+`sngan:cifar10-32-b64@model.spectral_norm=False` or `srresnet-64-b8` (MSRResNet x4 on crops of
+the embedded photographs). Per case it measures:
 
 * steady-state train iterations/s and images/s: the task's `train_step` jitted as
   `cnngen_jax.train` jits it (mesh shardings, donated state) and fed by the real Grain pipeline
   through `train.Run.train_batch`; after warm-up, the median of timed windows, each window
   whole steps blocking on the result. For the DCGAN (`cnngen_jax.torch_dcgan`) and SNGAN-32
-  (`SNGANIteration` of tests/torch_gan_references.py, Mimicry's layout and iteration) a PyTorch
+  (`SNGANIteration` of tests/torch_gan_references.py, Mimicry's layout and iteration) and
+  MSRResNet (`MSRResNetIteration` of tests/torch_restoration_references.py) a PyTorch
   reference runs in the same process, contiguous and `channels_last`, its windows interleaved
   with JAX's (A B C A B C ...) so machine noise hits every implementation alike;
 * in fresh subprocesses: the train step's compile time with an empty persistent compilation
@@ -53,7 +55,7 @@ import jax
 import jaxlib
 import ml_collections
 
-from cnngen_jax import train
+from cnngen_jax import data, train
 from cnngen_jax.errors import UserError
 from cnngen_jax.kernels import onednn
 
@@ -118,7 +120,8 @@ def case_config(spec: str, data_dir: str = "") -> ml_collections.ConfigDict | No
         for parent in parents:
             node = node[parent]
         node[leaf] = type(node[leaf])(_literal(value))
-    config.dataset = "digits"
+    if not data.get_spec(config.dataset).embedded:
+        config.dataset = "digits"  # catalog data may be absent
     config.data_dir = data_dir
     config.compilation_cache_dir = ""  # only the subprocesses measure the cache
     return config
@@ -220,6 +223,10 @@ def torch_runner(
         from cnngen_jax import torch_dcgan
 
         model = torch_dcgan.build(**_torch_args(config, channels), channels_last=channels_last)
+    elif config.model.name == "msrresnet":
+        model = _torch_references("torch_restoration_references").MSRResNetIteration(
+            channels, config.model.width, config.model.num_blocks, config.scale, channels_last
+        )
     else:
         model = _torch_references().SNGANIteration(
             channels,
@@ -238,10 +245,10 @@ def torch_runner(
     return run
 
 
-def _torch_references() -> Any:
-    """tests/torch_gan_references.py: PyTorch twins of the reference implementations."""
-    path = ROOT / "tests" / "torch_gan_references.py"
-    spec = importlib.util.spec_from_file_location("torch_gan_references", path)
+def _torch_references(name: str = "torch_gan_references") -> Any:
+    """tests/NAME.py: PyTorch twins of the reference implementations."""
+    path = ROOT / "tests" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -258,6 +265,10 @@ def _torch_args(config: ml_collections.ConfigDict, channels: int) -> dict[str, i
 
 
 def has_torch_reference(config: ml_collections.ConfigDict, settings: Settings) -> bool:
+    if config.task == "restoration":
+        plain = not (config.perceptual_weight or config.adversarial_weight)
+        reference = config.model.name == "msrresnet" and config.pixel_loss == "l1" and plain
+        return settings.torch and reference and torch_version() is not None
     sngan = config.model.name == "sngan32" and config.model.spectral_norm
     reference = config.model.name == "dcgan" or (
         sngan and config.loss == "hinge" and not config.gp_weight and not config.r1_weight
