@@ -7,14 +7,12 @@ Needs PyTorch only for this one-off step; evaluation itself never imports it.
 """
 
 import argparse
-import hashlib
-import os
-import pickle
 import sys
 from collections.abc import Mapping
 
 import numpy as np
 
+from cnngen_jax import torch_weights as torch_weights_file
 from cnngen_jax.errors import UserError
 from cnngen_jax.metrics.inception_weights import STANDARD_SOURCE_PREFIX, save_inception_weights
 
@@ -46,34 +44,14 @@ def flax_variables_from_torch(state: Mapping[str, np.ndarray]) -> dict[str, np.n
     return flat
 
 
-def _file_sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def convert(torch_weights: str, out: str) -> str:
     """Convert `torch_weights` (.pth state dict) to `out` (.npz); return the content sha256.
 
     The file is checked before PyTorch is imported, so a wrong path is reported as such whether
     or not PyTorch is installed.
     """
-    if not os.path.isfile(torch_weights):
-        raise UserError(f"cannot read PyTorch weights {torch_weights}: no such file")
-    try:
-        import torch
-    except ImportError as error:
-        raise UserError(
-            "converting the Inception weights needs PyTorch once: pip install torch (CPU build)"
-        ) from error
-    try:
-        state = torch.load(torch_weights, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, pickle.UnpicklingError) as error:
-        raise UserError(f"cannot read PyTorch weights {torch_weights}: {error}") from error
-    arrays = {key: value.detach().float().numpy() for key, value in state.items()}
-    source_sha256 = _file_sha256(torch_weights)
+    arrays = torch_weights_file.read_state_dict(torch_weights, "Inception")
+    source_sha256 = torch_weights_file.file_sha256(torch_weights)
     if not source_sha256.startswith(STANDARD_SOURCE_PREFIX):
         print(
             f"warning: {torch_weights} is not the standard 2015-12-05 FID Inception file "

@@ -18,6 +18,7 @@ from cnngen_jax.errors import UserError
 from cnngen_jax.metrics import npz_files
 from cnngen_jax.metrics.inception import abstract_variables
 from cnngen_jax.metrics.npz_files import content_sha256
+from cnngen_jax.torch_weights import shape_mismatch
 
 # The torch hub file names end in the first 8 hex digits of the file's sha256.
 STANDARD_SOURCE_PREFIX = "6726825d"
@@ -55,13 +56,7 @@ def _expected_shapes() -> dict[str, tuple[int, ...]]:
 
 def variables_mismatch(flat: Mapping[str, np.ndarray]) -> str | None:
     """Why `flat` is not exactly the network's variables, or None when it is."""
-    expected = _expected_shapes()
-    missing = sorted(set(expected) - set(flat))
-    unexpected = sorted(set(flat) - set(expected))
-    wrong = sorted(k for k in expected.keys() & flat.keys() if flat[k].shape != expected[k])
-    if not (missing or unexpected or wrong):
-        return None
-    return f"missing {missing[:3]}, unexpected {unexpected[:3]}, wrong shape {wrong[:3]}"
+    return shape_mismatch(flat, _expected_shapes())
 
 
 def save_inception_weights(flat: Mapping[str, np.ndarray], source_sha256: str, out: str) -> str:

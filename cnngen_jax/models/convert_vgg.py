@@ -8,14 +8,12 @@ classifier. Needs PyTorch only for this one-off step; training never imports it.
 """
 
 import argparse
-import hashlib
-import os
-import pickle
 import sys
 from collections.abc import Mapping
 
 import numpy as np
 
+from cnngen_jax import torch_weights as torch_weights_file
 from cnngen_jax.cli import EXIT_USER_ERROR
 from cnngen_jax.errors import UserError
 from cnngen_jax.models import vgg
@@ -66,41 +64,20 @@ def flax_params_from_torch(state: Mapping[str, np.ndarray], arch: str) -> dict[s
     return flat
 
 
-def _file_sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def convert(arch: str, torch_weights: str, out: str) -> str:
     """Convert `torch_weights` (a torchvision VGG state dict) to `out` (.npz); return the
     content sha256. Nothing is written unless the file is `arch`'s."""
     vgg.check_arch(arch)
-    if not os.path.isfile(torch_weights):
-        raise UserError(f"cannot read PyTorch weights {torch_weights}: no such file")
     try:
-        import torch
-    except ImportError as error:
-        raise UserError(
-            "converting the VGG weights needs PyTorch once: pip install torch (CPU build)"
-        ) from error
-    try:
-        state = torch.load(torch_weights, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, pickle.UnpicklingError) as error:
-        raise UserError(f"cannot read PyTorch weights {torch_weights}: {error}") from error
-    if not isinstance(state, Mapping) or not all(torch.is_tensor(v) for v in state.values()):
-        raise UserError(
-            f"{torch_weights} is not a state dict (names -> tensors); nothing written to {out}"
-        )
-    arrays = {key: value.detach().float().numpy() for key, value in state.items()}
+        arrays = torch_weights_file.read_state_dict(torch_weights, arch)
+    except UserError as error:
+        raise UserError(f"{error}; nothing written to {out}") from error
     try:
         flat = flax_params_from_torch(arrays, arch)
     except UserError as error:
         raise UserError(f"{torch_weights}: {error}; nothing written to {out}") from error
     standard = vgg.TORCHVISION_FILES[arch]
-    source_sha256 = _file_sha256(torch_weights)
+    source_sha256 = torch_weights_file.file_sha256(torch_weights)
     if not source_sha256.startswith(standard.split("-")[1][:8]):
         print(
             f"warning: {torch_weights} is not torchvision's {standard} (sha256 "

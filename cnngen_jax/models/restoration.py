@@ -145,7 +145,9 @@ class MSRResNet(nn.Module):
 class InpaintingUNet(nn.Module):
     """U-Net over (masked image, mask): `depth` stride-2 levels, widths width * 2^level capped
     at 8 * width, each level two 3x3 convolutions with LeakyReLU(0.2); the decoder upsamples by
-    nearest neighbour, convolves, concatenates the skip and convolves again; tanh output.
+    nearest neighbour, convolves, concatenates the skip and convolves again; a linear output
+    (clipped to [-1, 1] where images are made): a tanh saturated and stalled in the first
+    default run, its holes stuck at black.
 
     Inputs need H and W divisible by 2^depth (callers pad)."""
 
@@ -187,8 +189,12 @@ class InpaintingUNet(nn.Module):
             x = act(self._conv(self._width(level - 1), 1, f"up{level}_conv")(x))
             x = jnp.concatenate([x, skips.pop()], axis=-1)
             x = act(self._conv(self._width(level - 1), 1, f"up{level}_merge")(x))
-        x = Conv(self.out_channels, 3, padding=1, dtype=self.dtype, name="to_image")(x)
-        return jnp.tanh(x).astype(jnp.float32)
+        # Zero-initialised: the network starts as the identity on the first guess it corrects.
+        x = Conv(
+            self.out_channels, 3, padding=1, kernel_init=nn.initializers.zeros_init(),
+            dtype=self.dtype, name="to_image",
+        )(x)  # fmt: skip
+        return x.astype(jnp.float32)
 
 
 class VGGStyleDiscriminator(nn.Module):

@@ -27,6 +27,7 @@ from flax import traverse_util
 from cnngen_jax.errors import UserError
 from cnngen_jax.metrics import npz_files
 from cnngen_jax.models.layers import Conv
+from cnngen_jax.torch_weights import shape_mismatch
 
 # Where a converted file is looked for unless a path is given; `.format(arch=...)`.
 DEFAULT_WEIGHTS_PATTERN = "~/.cache/cnngen_jax/{arch}.npz"
@@ -114,13 +115,7 @@ def _convert_hint(arch: str, path: str) -> str:
 
 
 def _mismatch(flat: Mapping[str, np.ndarray], arch: str) -> str | None:
-    expected = param_shapes(arch)
-    missing = sorted(set(expected) - set(flat))
-    unexpected = sorted(set(flat) - set(expected))
-    wrong = sorted(k for k in expected.keys() & flat.keys() if flat[k].shape != expected[k])
-    if not (missing or unexpected or wrong):
-        return None
-    return f"missing {missing[:3]}, unexpected {unexpected[:3]}, wrong shape {wrong[:3]}"
+    return shape_mismatch(flat, param_shapes(arch))
 
 
 def params_mismatch(flat: Mapping[str, np.ndarray], arch: str) -> str | None:

@@ -3,7 +3,8 @@
 Every step crops clean images (the input pipeline), augments them by a random flip / transpose
 and degrades them with the step's key (`cnngen_jax.restoration.degradations`), all inside the
 jitted step. The restorer maps the degraded input (and, for inpainting, the mask) to the clean
-image; its loss is a pixel term (`pixel_loss` over the image, plus `hole_weight` times the mean
+image (inpainting: corrects a pull-push fill of the holes, `cnngen_jax.restoration.fill`); its
+loss is a pixel term (`pixel_loss` over the image, plus `hole_weight` times the mean
 over the holes for inpainting), optionally a perceptual term on VGG features
 (`perceptual_weight`, SRGAN / BasicSR's PerceptualLoss) and an adversarial term
 (`adversarial_weight`) against `config.discriminator` with one of the GAN zoo's objectives
@@ -13,7 +14,8 @@ Evaluation scores whole held-out images by the published protocols, always besid
 baseline on the same inputs: super-resolution by PSNR / SSIM on the Y channel (BT.601) and on
 RGB, of 8-bit images with `scale` pixels cropped at each border (BasicSR's protocol), against
 bicubic upsampling; inpainting by L1 in the hole and over the image (on [0, 1]) and PSNR / SSIM
-of the completed image, with fixed masks, against scikit-image's biharmonic inpainting.
+of the completed image, on `image_size` tiles of the held-out images with fixed masks, against
+scikit-image's biharmonic inpainting.
 """
 
 from collections.abc import Callable, Iterator
@@ -32,6 +34,7 @@ from cnngen_jax.errors import UserError
 from cnngen_jax.metrics import image_quality
 from cnngen_jax.models import get_model, vgg
 from cnngen_jax.restoration import degradations
+from cnngen_jax.restoration.fill import pull_push
 from cnngen_jax.restoration.resize import imresize
 from cnngen_jax.tasks import Batch, Metrics, NetState, apply_network, init_network, register_task
 
@@ -69,6 +72,13 @@ def pixel_error(restored: jax.Array, target: jax.Array, kind: str) -> jax.Array:
     """Elementwise |x - y| ('l1') or (x - y)^2 ('l2')."""
     difference = restored - target
     return jnp.abs(difference) if kind == "l1" else jnp.square(difference)
+
+
+def training_psnr(restored: jax.Array, target: jax.Array) -> jax.Array:
+    """Mean PSNR of a training batch in [-1, 1], each image's capped at 100 dB: a crop of a
+    uniform region (the retina's black surround) can be restored exactly."""
+    mse = jnp.mean(jnp.square(restored - target), axis=(1, 2, 3))
+    return jnp.mean(10.0 * jnp.log10(4.0 / jnp.maximum(mse, 4e-10)))
 
 
 def to_8bit(images: jax.Array) -> jax.Array:
@@ -143,8 +153,11 @@ class RestorationTask:
     # --- the model -------------------------------------------------------------------------
 
     def _inputs(self, degraded: degradations.Degraded) -> jax.Array:
+        """What the network sees: the LR image, or the pull-push fill of the holes and the
+        mask."""
         if self.inpainting:
-            return jnp.concatenate([degraded.inputs, degraded.mask], axis=-1)
+            first_guess = pull_push(degraded.inputs, degraded.mask)
+            return jnp.concatenate([first_guess, degraded.mask], axis=-1)
         return degraded.inputs
 
     def _complete(self, output: jax.Array, degraded: degradations.Degraded) -> jax.Array:
@@ -154,8 +167,13 @@ class RestorationTask:
         return degraded.inputs * (1.0 - degraded.mask) + output * degraded.mask
 
     def _run(self, params: Any, collections: dict, degraded: degradations.Degraded) -> jax.Array:
+        """The network's output; for inpainting a correction of the pull-push fill."""
         variables = {"params": params, **collections}
-        return self.model.apply(variables, self._inputs(degraded)).astype(jnp.float32)
+        inputs = self._inputs(degraded)
+        output = self.model.apply(variables, inputs).astype(jnp.float32)
+        if self.inpainting:
+            return inputs[..., : self.channels] + output
+        return output
 
     def restore(
         self, state: RestorationState, inputs: jax.Array, mask: jax.Array | None = None
@@ -262,8 +280,7 @@ class RestorationTask:
         metrics = {"loss": loss, **terms}
         if d is not None:  # D's update on the same restored images, before G's update
             d, metrics["d_loss"] = self._discriminator_update(d, degraded, restored)
-        psnr = image_quality.psnr(restored, degraded.target, 2.0)
-        metrics["psnr"] = jnp.mean(psnr)
+        metrics["psnr"] = training_psnr(restored, degraded.target)
         return state.replace(step=state.step + 1, restorer=restorer, discriminator=d), metrics
 
     def _discriminator_update(self, d: NetState, degraded, restored) -> tuple[NetState, jax.Array]:
@@ -308,19 +325,30 @@ class RestorationTask:
 
     def _batch_scores(
         self, state: RestorationState, batch: Batch, key: jax.Array
-    ) -> tuple[dict[str, jax.Array], degradations.Degraded]:
-        """Per-image scores of the model and (super-resolution) of bicubic upsampling."""
-        clean = batch["image"]
-        if not self.inpainting:  # whole images, cut to a multiple of the scale
-            height, width = (side // self.scale * self.scale for side in clean.shape[1:3])
-            clean = clean[:, :height, :width]
+    ) -> tuple[dict[str, jax.Array], degradations.Degraded, jax.Array]:
+        """Per-image scores of the model and (super-resolution) of bicubic upsampling, the
+        degraded images, and each one's weight (0 for padding).
+
+        Super-resolution scores whole images, cut to a multiple of the scale. Inpainting scores
+        `image_size` tiles of them (a grid, the remainder dropped): masks are drawn at the size
+        the model trains on, as inpainting benchmarks fix one image size for their masks.
+        """
+        clean, weights = batch["image"], batch["mask"]
+        size = self.image_size if self.inpainting else self.scale
+        height, width = (side // size * size for side in clean.shape[1:3])
+        clean = clean[:, :height, :width]
+        if self.inpainting:
+            rows, columns = height // size, width // size
+            clean = clean.reshape(-1, rows, size, columns, size, self.channels)
+            clean = clean.transpose(0, 1, 3, 2, 4, 5).reshape(-1, size, size, self.channels)
+            weights = jnp.repeat(weights, rows * columns)
         degraded = self.degrade(clean, key)
         restored = self.restore(state, degraded.inputs, degraded.mask)
         scores = self._quality(restored, degraded)
         if not self.inpainting:
             bicubic = imresize(degraded.inputs, float(self.scale))
             scores.update({f"bicubic_{k}": v for k, v in self._quality(bicubic, degraded).items()})
-        return scores, degraded
+        return scores, degraded, weights
 
     def _quality(self, restored: jax.Array, degraded: degradations.Degraded) -> dict:
         """The protocol's scores of each restored image against its target."""
@@ -377,10 +405,10 @@ class RestorationTask:
         count = 0.0
         key_data = tuple(np.asarray(jax.random.key_data(key)).ravel().tolist())
         for i, batch in enumerate(batches()):
-            if self.eval_images and count >= self.eval_images:
+            if self.eval_images and i * batch["image"].shape[0] >= self.eval_images:
                 break
             batch_key = jax.random.fold_in(key, i)
-            scores, degraded = self._scores(state, batch, batch_key)
+            scores, degraded, weights = self._scores(state, batch, batch_key)
             scores = {
                 k: np.asarray(multihost_utils.process_allgather(v, tiled=True))
                 for k, v in scores.items()
@@ -388,7 +416,7 @@ class RestorationTask:
             if self.inpainting:
                 baseline = self._biharmonic(degraded, (i, key_data))
                 scores.update({f"biharmonic_{k}": v for k, v in baseline.items()})
-            weights = np.asarray(multihost_utils.process_allgather(batch["mask"], tiled=True))
+            weights = np.asarray(multihost_utils.process_allgather(weights, tiled=True))
             for name, values in scores.items():
                 sums[name] = sums.get(name, 0.0) + float(np.sum(values * weights))
             count += float(np.sum(weights))
