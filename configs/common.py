@@ -121,8 +121,9 @@ def restoration(degradation: str) -> ml_collections.ConfigDict:
     # Loss: pixel_weight * mean pixel_loss ('l1' or 'l2') over the image, plus (inpainting)
     # hole_weight * its mean over the holes, plus perceptual_weight * the distance of VGG features
     # (perceptual_layers: layer -> weight, with perceptual_criterion 'l1' or 'l2'; the converted
-    # weights of vgg at vgg_weights), plus adversarial_weight * a GAN generator loss (gan_loss,
-    # one of cnngen_jax.losses) against the discriminator.
+    # weights of vgg at vgg_weights, '' for ~/.cache/cnngen_jax/{vgg}.npz), plus
+    # adversarial_weight * a GAN generator loss (gan_loss, one of cnngen_jax.losses) against the
+    # discriminator.
     config.pixel_loss = "l1"
     config.pixel_weight = 1.0
     config.hole_weight = 0.0
@@ -130,7 +131,7 @@ def restoration(degradation: str) -> ml_collections.ConfigDict:
     config.perceptual_layers = ml_collections.ConfigDict({"conv5_4": 1.0})
     config.perceptual_criterion = "l1"
     config.vgg = "vgg19"
-    config.vgg_weights = "~/.cache/cnngen_jax/vgg19.npz"
+    config.vgg_weights = ""
     config.adversarial_weight = 0.0
     config.gan_loss = "ns"
     config.discriminator = ml_collections.ConfigDict()

@@ -17,6 +17,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from cnngen_jax import data, inference, train
 from cnngen_jax.data import photos, pipeline
 from cnngen_jax.errors import UserError
+from cnngen_jax.restoration.fill import pull_push
 from cnngen_jax.restoration.resize import imresize
 from cnngen_jax.restore import restore_file, restore_image
 from cnngen_jax.tasks import create_task
@@ -184,3 +185,21 @@ def test_the_command_exits_2_with_one_error_line(runs, tmp_path):
         f"error: --scale=3, but the model in {runs['srresnet']} was trained to upscale x4"
     ]
     assert not out.exists()
+
+
+def test_pull_push_keeps_known_pixels_and_fills_smoothly():
+    rng = np.random.default_rng(4)
+    ramp = np.linspace(-1, 1, 23, dtype=np.float32)
+    images = np.broadcast_to(ramp[None, None, :, None], (2, 17, 23, 3)).copy()
+    images[1] = rng.uniform(-1, 1, (17, 23, 3))
+    holes = np.zeros((2, 17, 23, 1), np.float32)
+    holes[:, 5:11, 6:14] = 1
+    filled = np.asarray(pull_push(jnp.asarray(images), jnp.asarray(holes)))
+    known = holes[..., 0] == 0
+    np.testing.assert_array_equal(filled[known], images[known])
+    # Inside the hole of a ramp the fill stays within the values around it, close to the ramp.
+    inside = filled[0, 5:11, 6:14, 0]
+    assert inside.min() >= ramp[5] and inside.max() <= ramp[14]
+    assert np.abs(inside - images[0, 5:11, 6:14, 0]).max() < 0.2
+    everything = np.ones_like(holes)  # no known pixel: nothing to interpolate from
+    assert np.all(np.asarray(pull_push(jnp.asarray(images), jnp.asarray(everything))) == 0)

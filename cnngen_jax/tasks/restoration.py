@@ -135,7 +135,9 @@ class RestorationTask:
         if self.perceptual_weight:
             perceptual.check_criterion(config.perceptual_criterion)
             self.vgg = vgg.VGG(config.vgg)
-            self.vgg_weights = config.vgg_weights
+            self.vgg_weights = config.vgg_weights or vgg.DEFAULT_WEIGHTS_PATTERN.format(
+                arch=config.vgg
+            )
             self.perceptual_layers = dict(config.perceptual_layers)
             self.perceptual_criterion = config.perceptual_criterion
             unknown = set(self.perceptual_layers) - set(vgg.layer_names(config.vgg))
