@@ -7,6 +7,7 @@ import contextlib
 import importlib
 import os
 
+import jax
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
@@ -80,9 +81,13 @@ def photographs(builder, split: str, **kwargs) -> list[dict]:
 
 
 @pytest.mark.parametrize("name,preset", other_presets())
-def test_preset_trains_two_steps(name, preset, data_dir, cache_dir, tmp_path):
+def test_preset_trains_two_steps(name, preset, data_dir, cache_dir, tmp_path, monkeypatch):
+    # On one device: the contract tests check the devices, this test the settings (one device
+    # compiles ~25% faster than eight).
+    make_mesh = parallel.make_mesh
+    monkeypatch.setattr(parallel, "make_mesh", lambda devices=None: make_mesh(jax.devices()[:1]))
     config = importlib.import_module(f"configs.{name}").get_config(preset)  # as FILE:PRESET
-    config.batch_size = 8  # one example per fake device
+    config.batch_size = 8
     for networks in (config.model, config.get("discriminator", {})):
         for key in networks:
             if key.endswith("width"):
