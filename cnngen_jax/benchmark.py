@@ -13,7 +13,7 @@ the embedded photographs). Per case it measures:
 * steady-state train iterations/s and images/s: the task's `train_step` jitted as
   `cnngen_jax.train` jits it (mesh shardings, donated state) and fed by the real Grain pipeline
   through `train.Run.train_batch`; after warm-up, the median of timed windows, each window
-  whole steps blocking on the result. For the DCGAN (`cnngen_jax.torch_dcgan`) and SNGAN-32
+  whole steps blocking on the result. For the DCGAN (tests/torch_dcgan.py) and SNGAN-32
   (`SNGANIteration` of tests/torch_gan_references.py, Mimicry's layout and iteration) and
   MSRResNet (`MSRResNetIteration` of tests/torch_restoration_references.py) a PyTorch
   reference runs in the same process, contiguous and `channels_last`, its windows interleaved
@@ -31,6 +31,7 @@ import argparse
 import ast
 import dataclasses
 import datetime
+import importlib
 import importlib.metadata
 import importlib.util
 import json
@@ -103,14 +104,11 @@ def case_config(spec: str, data_dir: str = "") -> ml_collections.ConfigDict | No
             f"case {spec!r} is not FAMILY[:PRESET][-SIZE-bBATCH][@KEY=VALUE...], e.g. "
             "dcgan-32-b128 or sngan:cifar10-32-b64"
         )
-    path = ROOT / "configs" / f"{match['family']}.py"
-    if not path.exists():
-        print(f"note: skipping case {spec}: {path.relative_to(ROOT)} does not exist", flush=True)
+    name = f"cnngen_jax.configs.{match['family']}"
+    if importlib.util.find_spec(name) is None:
+        print(f"note: skipping case {spec}: there is no config file {name}", flush=True)
         return None
-    module_spec = importlib.util.spec_from_file_location(f"configs.{match['family']}", path)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    config = module.get_config(match["preset"])
+    config = importlib.import_module(name).get_config(match["preset"])
     if match["size"]:
         config.image_size, config.batch_size = int(match["size"]), int(match["batch"])
     for override in filter(None, match["overrides"].split("@")):
@@ -220,8 +218,7 @@ def torch_runner(
     import torch
 
     if config.model.name == "dcgan":
-        from cnngen_jax import torch_dcgan
-
+        torch_dcgan = _torch_references("torch_dcgan")
         model = torch_dcgan.build(**_torch_args(config, channels), channels_last=channels_last)
     elif config.model.name == "msrresnet":
         model = _torch_references("torch_restoration_references").MSRResNetIteration(
@@ -246,7 +243,8 @@ def torch_runner(
 
 
 def _torch_references(name: str = "torch_gan_references") -> Any:
-    """tests/NAME.py: PyTorch twins of the reference implementations."""
+    """tests/NAME.py: PyTorch twins of the reference implementations (kept out of the package,
+    which never imports torch; a source checkout has them)."""
     path = ROOT / "tests" / f"{name}.py"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
@@ -389,7 +387,7 @@ def fresh_processes(
     if torch_layout is not None and config.model.name == "dcgan":  # the DCGAN's probe only
         torch_args = {**_torch_args(config, channels), "batch_size": config.batch_size}
         torch_args.update(channels_last=TORCH_LAYOUTS[torch_layout], steps=settings.probe_steps)
-        results[torch_layout] = spawn("cnngen_jax.torch_dcgan", [json.dumps(torch_args)])
+        results[torch_layout] = spawn("tests.torch_dcgan", [json.dumps(torch_args)])
     return results
 
 

@@ -13,7 +13,7 @@ networks with a projection head) on the same data and protocol (README).
 
 import ml_collections
 
-from configs import cdcgan, common
+from cnngen_jax.configs import cdcgan, common
 
 
 def digits() -> ml_collections.ConfigDict:

@@ -10,7 +10,7 @@ same data and protocol (README).
 
 import ml_collections
 
-from configs import common, dcgan
+from cnngen_jax.configs import common, dcgan
 
 
 def digits() -> ml_collections.ConfigDict:

@@ -24,7 +24,7 @@ Presets (`--config=configs/cgan_pd.py:NAME`):
 
 import ml_collections
 
-from configs import common, sngan
+from cnngen_jax.configs import common, sngan
 
 
 def cifar10() -> ml_collections.ConfigDict:

@@ -9,7 +9,7 @@ log p(x|y); every 500 steps the conditional sample metrics are computed too.
 
 import ml_collections
 
-from configs import common, vae
+from cnngen_jax.configs import common, vae
 
 
 def digits() -> ml_collections.ConfigDict:

@@ -10,7 +10,7 @@ The other objectives run on the same networks by override, e.g. `--config.loss=l
 
 import ml_collections
 
-from configs import common
+from cnngen_jax.configs import common
 
 
 def digits() -> ml_collections.ConfigDict:

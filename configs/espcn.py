@@ -16,7 +16,7 @@ Presets (`--config=configs/espcn.py:NAME`):
 
 import ml_collections
 
-from configs import common
+from cnngen_jax.configs import common
 
 
 def photos() -> ml_collections.ConfigDict:

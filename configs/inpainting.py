@@ -19,7 +19,7 @@ Presets (`--config=configs/inpainting.py:NAME`):
 
 import ml_collections
 
-from configs import common
+from cnngen_jax.configs import common
 
 
 def photos() -> ml_collections.ConfigDict:

@@ -18,7 +18,7 @@ Presets (`--config=configs/sndcgan.py:NAME`):
 
 import ml_collections
 
-from configs import common
+from cnngen_jax.configs import common
 
 
 def cifar10() -> ml_collections.ConfigDict:

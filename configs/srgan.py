@@ -21,7 +21,7 @@ Presets (`--config=configs/srgan.py:NAME`):
 
 import ml_collections
 
-from configs import common, srresnet
+from cnngen_jax.configs import common, srresnet
 
 
 def adversarial(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:

@@ -18,7 +18,7 @@ Presets (`--config=configs/srresnet.py:NAME`):
 
 import ml_collections
 
-from configs import common
+from cnngen_jax.configs import common
 
 
 def photos() -> ml_collections.ConfigDict:

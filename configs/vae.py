@@ -8,7 +8,7 @@
 
 import ml_collections
 
-from configs import common
+from cnngen_jax.configs import common
 
 
 def digits() -> ml_collections.ConfigDict:

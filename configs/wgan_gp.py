@@ -18,7 +18,7 @@ Presets (`--config=configs/wgan_gp.py:NAME`):
 
 import ml_collections
 
-from configs import common, sngan
+from cnngen_jax.configs import common, sngan
 
 
 def cifar10() -> ml_collections.ConfigDict:

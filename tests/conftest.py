@@ -27,7 +27,7 @@ from cnngen_jax.models import vgg  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from configs import (  # noqa: E402
+from cnngen_jax.configs import (  # noqa: E402
     acgan,
     cdcgan,
     cgan_pd,

@@ -9,8 +9,8 @@ import jax.numpy as jnp
 import pytest
 
 from cnngen_jax import benchmark
+from cnngen_jax.configs import dcgan
 from cnngen_jax.models import get_model
-from configs import dcgan
 from tests.conftest import reference
 
 TINY_CASE = "dcgan-16-b16"
@@ -81,7 +81,7 @@ def _flax_parameter_counts(image_size: int, channels: int) -> tuple[int, int]:
 @pytest.mark.torch
 def test_torch_reference_is_our_dcgan_and_iterates():
     reference("torch")
-    from cnngen_jax import torch_dcgan
+    from tests import torch_dcgan
 
     model = torch_dcgan.build(64, 3)
     torch_counts = tuple(torch_dcgan.parameter_count(n) for n in (model.netG, model.netD))

@@ -22,6 +22,11 @@ CONFIGS = sorted(
 )
 
 
+def config_file(name: str):
+    """configs/NAME.py, as the package `cnngen_jax.configs` imports it."""
+    return importlib.import_module(f"cnngen_jax.configs.{name}")
+
+
 # Files whose every preset is another file's preset changed in exactly the settings in which
 # their defaults differ, so training the other's covers them: cgan_pd's presets are sngan's with
 # class labels; srgan's are srresnet's with the perceptual and adversarial terms. (Run lengths
@@ -33,7 +38,7 @@ def other_presets() -> list[tuple[str, str]]:
     """(config, preset) for every preset but the file's default (the first)."""
     found = []
     for name in CONFIGS:
-        presets = list(getattr(importlib.import_module(f"configs.{name}"), "PRESETS", []))
+        presets = list(getattr(config_file(name), "PRESETS", []))
         found += [(name, preset) for preset in presets[1:] if name not in SUBSUMED]
     return found
 
@@ -54,7 +59,7 @@ def flat(config) -> dict:
 
 def test_subsumed_presets_differ_from_their_substitutes_as_the_defaults_do():
     for name, substitute in SUBSUMED.items():
-        module, other = (importlib.import_module(f"configs.{n}") for n in (name, substitute))
+        module, other = (config_file(n) for n in (name, substitute))
         ours, theirs = flat(module.get_config()), flat(other.get_config())
         delta = {k: v for k, v in ours.items() if theirs.get(k, object()) != v and k not in RUN}
         assert delta, name
@@ -69,7 +74,7 @@ def test_subsumed_presets_differ_from_their_substitutes_as_the_defaults_do():
 def test_every_config_default_runs_in_the_contract_tests():
     assert set(CONFIGS) == set(FAMILIES)
     for name in CONFIGS:
-        assert FAMILIES[name][0] is importlib.import_module(f"configs.{name}")
+        assert FAMILIES[name][0] is config_file(name)
 
 
 def photographs(builder, split: str, **kwargs) -> list[dict]:
@@ -86,7 +91,7 @@ def test_preset_trains_two_steps(name, preset, data_dir, cache_dir, tmp_path, mo
     # compiles ~25% faster than eight).
     make_mesh = parallel.make_mesh
     monkeypatch.setattr(parallel, "make_mesh", lambda devices=None: make_mesh(jax.devices()[:1]))
-    config = importlib.import_module(f"configs.{name}").get_config(preset)  # as FILE:PRESET
+    config = config_file(name).get_config(preset)  # as FILE:PRESET
     config.batch_size = 8
     for networks in (config.model, config.get("discriminator", {})):
         for key in networks:
@@ -114,6 +119,6 @@ def test_preset_trains_two_steps(name, preset, data_dir, cache_dir, tmp_path, mo
 
 
 def test_an_unknown_preset_names_the_choices():
-    sngan = importlib.import_module("configs.sngan")
+    sngan = config_file("sngan")
     with pytest.raises(ValueError, match="unknown preset 'imagenet'.*digits, cifar10"):
         sngan.get_config("imagenet")
