@@ -203,3 +203,24 @@ def test_pull_push_keeps_known_pixels_and_fills_smoothly():
     assert np.abs(inside - images[0, 5:11, 6:14, 0]).max() < 0.2
     everything = np.ones_like(holes)  # no known pixel: nothing to interpolate from
     assert np.all(np.asarray(pull_push(jnp.asarray(images), jnp.asarray(everything))) == 0)
+
+
+@pytest.mark.parametrize(
+    "family,settings,message",
+    [
+        ("srresnet", {"scale": 5}, r"scale=5 is not supported \(config.scale\)"),
+        ("srresnet", {"image_size": 18}, "image_size=18 .* not a multiple of scale=4"),
+        ("srresnet", {"degradation": "blur"}, "unknown degradation 'blur'"),
+        ("inpainting", {"masks": "circles"}, "unknown mask kind 'circles'"),
+        ("srresnet", {"pixel_loss": "huber"}, "unknown pixel_loss 'huber'"),
+        ("srresnet", {"hole_weight": -1.0}, "hole_weight=-1.0 must be >= 0"),
+        ("srgan", {"perceptual_layers": {"conv6_1": 1.0}}, r"names \['conv6_1'\], not layers"),
+        ("srgan", {"vgg_weights": "/nonexistent/vgg19.npz"}, "does not exist.*convert_vgg"),
+        ("srgan", {"image_size": 48}, "divisible by 32"),
+    ],
+)
+def test_bad_settings_name_the_setting(data_dir, family, settings, message):
+    config = tiny_config(data_dir, family=family, **settings)
+    with pytest.raises(UserError, match=message):
+        task = create_task(config, data.dataset_info("photos"))
+        jax.eval_shape(task.init_state, jax.random.key(0))  # reads the VGG weights
