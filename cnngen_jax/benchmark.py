@@ -263,6 +263,10 @@ def _torch_args(config: ml_collections.ConfigDict, channels: int) -> dict[str, i
 
 
 def has_torch_reference(config: ml_collections.ConfigDict, settings: Settings) -> bool:
+    """Whether a PyTorch twin of the case's step exists and can run: torch installed, and the
+    references of tests/ present (a source checkout, not an installed package)."""
+    if not (ROOT / "tests" / "torch_gan_references.py").exists():
+        return False
     if config.task == "restoration":
         plain = not (config.perceptual_weight or config.adversarial_weight)
         reference = config.model.name == "msrresnet" and config.pixel_loss == "l1" and plain

@@ -1,15 +1,17 @@
 """Perceptual, content and style losses on the features of a frozen VGG (`models.vgg`).
 
-Two recipes are built from these functions:
+Two recipes use these functions:
 
-* SRGAN / ESRGAN's perceptual loss, as BasicSR's `PerceptualLoss` (basicsr/losses/
-  basic_loss.py): a weighted sum over VGG layers of the L1 or mean-squared distance between the
-  features of the restored image and of the ground truth (`feature_loss`), optionally plus the
-  same distance between their Gram matrices (`style_loss`).
-* Fast style transfer (Johnson et al. 2016, "Perceptual Losses for Real-Time Style Transfer and
-  Super-Resolution"; pytorch/examples fast_neural_style): content = mean squared distance of the
-  relu2_2 features (`content_loss`); style = sum over relu1_2, relu2_2, relu3_3 and relu4_3 of
-  the mean squared distance between Gram matrices, the style image's computed once.
+* SRGAN / ESRGAN's perceptual loss (the restoration task), as BasicSR's `PerceptualLoss`
+  (basicsr/losses/basic_loss.py): a weighted sum over VGG layers of the L1 or mean-squared
+  distance between the features of the restored image and of the ground truth
+  (`feature_loss`), optionally plus the same distance between their Gram matrices
+  (`style_loss`).
+* fast style transfer (Johnson et al. 2016, "Perceptual Losses for Real-Time Style Transfer and
+  Super-Resolution"; pytorch/examples fast_neural_style; its task is still to be built):
+  content = mean squared distance of the relu2_2 features (`content_loss`); style = sum over
+  relu1_2, relu2_2, relu3_3 and relu4_3 of the mean squared distance between Gram matrices, the
+  style image's computed once.
 
 Every function takes the activations dict that `VGG.__call__` returns, so one VGG pass per image
 batch, asked for the union of the layers all losses need, serves them all. Targets (ground-truth

@@ -11,7 +11,7 @@ pixels are missing. Only the workdir is read (config.json and a checkpoint), nev
 data; nothing is written unless the restoration succeeds. From a notebook:
 
     run = inference.load_run("runs/srresnet")
-    bigger = restore_image(run, np.asarray(Image.open("photo.png")))
+    bigger = restore_image(run, pixels(Image.open("photo.png"), run.task.channels))
 """
 
 import os
@@ -25,8 +25,9 @@ from PIL import Image, UnidentifiedImageError
 from cnngen_jax import cli, inference
 from cnngen_jax.data.pipeline import to_float
 from cnngen_jax.errors import UserError
+from cnngen_jax.restoration.degradations import to_8bit
 from cnngen_jax.restoration.tiling import tiled
-from cnngen_jax.tasks.restoration import RestorationTask, to_8bit
+from cnngen_jax.tasks.restoration import RestorationTask
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "The training run (holds config.json).")
 _INPUT = flags.DEFINE_string("input", None, "The image to restore (PNG, JPEG, ...).")
@@ -89,6 +90,8 @@ def restore_image(
                 f"--mask is {mask.shape[0]}x{mask.shape[1]} pixels and --input "
                 f"{image.shape[0]}x{image.shape[1]}; they must be the same size"
             )
+        if tile:
+            raise UserError("--tile is for super-resolution; an inpainting model sees whole images")
         holes = jnp.asarray(mask, jnp.float32).reshape(1, *mask.shape[:2], 1)
         restored = jax.jit(task.restore)(run.state, inputs, holes)
     elif mask is not None:
@@ -118,8 +121,8 @@ def restore_file(
     if not os.path.isdir(os.path.dirname(os.path.abspath(output_path))):
         raise UserError(f"--output={output_path}: its directory does not exist")
     extension = os.path.splitext(output_path)[1].lower()
-    if extension not in Image.registered_extensions():
-        raise UserError(f"--output={output_path} has no image extension PIL knows, e.g. .png")
+    if Image.registered_extensions().get(extension) not in Image.SAVE:
+        raise UserError(f"--output={output_path}: PIL cannot write {extension!r} files; use .png")
     image = read_image(input_path, "--input")  # unreadable files fail before the model loads
     mask = None if mask_path is None else pixels(read_image(mask_path, "--mask"), 1)[..., 0] > 127
     run = inference.load_run(workdir, step)
@@ -131,7 +134,10 @@ def restore_file(
             f"--scale={scale}, but the model in {workdir} was trained to upscale x{task.scale}"
         )
     restored = restore_image(run, pixels(image, task.channels), mask, tile)
-    Image.fromarray(restored[..., 0] if restored.shape[-1] == 1 else restored).save(output_path)
+    try:
+        Image.fromarray(restored[..., 0] if restored.shape[-1] == 1 else restored).save(output_path)
+    except (OSError, ValueError, KeyError) as error:
+        raise UserError(f"cannot write --output={output_path} ({error})") from None
     return restored.shape[0], restored.shape[1]
 
 

@@ -148,9 +148,17 @@ def keyed_train_step(task: tasks.Task, seed: int):
 
 
 def initial_state(run: Run) -> Any:
-    """The task's initial state, initialised from shapes straight into its sharding."""
+    """The task's initial state, initialised from shapes straight into its sharding, with the
+    pretrained weights it reads from files (`with_pretrained`)."""
     init = functools.partial(_init_state, run.task, run.config)
-    return jax.jit(init, out_shardings=run.state_shardings)()
+    return with_pretrained(run.task, jax.jit(init, out_shardings=run.state_shardings)())
+
+
+def with_pretrained(task: tasks.Task, state: Any) -> Any:
+    """`state` with the weights `task` reads from files (e.g. the frozen VGG of a perceptual
+    loss), for tasks that have any; read on the host, never compiled into a program."""
+    load = getattr(task, "with_pretrained", None)
+    return state if load is None else load(state)
 
 
 def train_iterator(run: Run) -> grain.DatasetIterator:

@@ -29,7 +29,9 @@ def photos() -> ml_collections.ConfigDict:
     config.model.width = 32
     config.model.depth = 4
     config.image_size = 64
-    config.hole_weight = 6.0  # Liu et al. 2018 (partial convolutions) weigh the hole 6:1
+    # Times the mean L1 over the hole pixels (Liu et al. 2018 weigh hole : valid pixels 6 : 1,
+    # both normalised by the image size; normalised by the hole's, this weighs holes more).
+    config.hole_weight = 6.0
     config.discriminator.name = "patch_gan"
     config.discriminator.spectral_norm = True
     config.gan_loss = "hinge"

@@ -210,7 +210,7 @@ def init_state(task, seed: int = 0):
     """The task's initial state for `seed`, as the trainer derives it (with the configs'
     default initialisation PRNG, which compiles several times faster than threefry)."""
     key = train.tasks.seed_key(seed, train.tasks.INIT_STREAM, "rbg")
-    return jax.jit(task.init_state)(key)
+    return train.with_pretrained(task, jax.jit(task.init_state)(key))
 
 
 def run_steps(task, state, batches: list, devices: list, seed: int = 0):

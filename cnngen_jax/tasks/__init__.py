@@ -64,6 +64,12 @@ class Task(Protocol):
         in turn without them. Optional: families without it cannot be evaluated by sample
         quality."""
 
+    def with_pretrained(self, state: PyTree) -> PyTree:
+        """Optional: `state` (from `init_state`, on its devices) with the pretrained weights the
+        task reads from files, such as a frozen feature network that `init_state` can only
+        shape. Called once for a new run, before `config.init_from`; a resumed run has them in
+        its checkpoint."""
+
     def evaluate(
         self, state: PyTree, batches: Callable[[], Iterator[Batch]], key: jax.Array
     ) -> dict[str, np.ndarray]:

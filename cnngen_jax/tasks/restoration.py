@@ -33,7 +33,9 @@ from cnngen_jax.data import DatasetInfo
 from cnngen_jax.errors import UserError
 from cnngen_jax.metrics import image_quality
 from cnngen_jax.models import get_model, vgg
+from cnngen_jax.models.spectral_norm import COLLECTION as SPECTRAL
 from cnngen_jax.restoration import degradations
+from cnngen_jax.restoration.degradations import to_8bit
 from cnngen_jax.restoration.fill import pull_push
 from cnngen_jax.restoration.resize import imresize
 from cnngen_jax.tasks import Batch, Metrics, NetState, apply_network, init_network, register_task
@@ -51,7 +53,8 @@ class RestorationState:
     discriminator: NetState | None  # None without an adversarial term
     # The frozen VGG of the perceptual loss (None without one). It travels in the state so the
     # jitted step takes it as an argument: closed over, its 80 MB would be compiled into the
-    # program as constants. It is saved with each checkpoint.
+    # program as constants. It is read from its file once, for a new run (`with_pretrained`),
+    # and saved with each checkpoint, so a run reloads without the file.
     feature_net: Any = None
 
 
@@ -81,16 +84,13 @@ def training_psnr(restored: jax.Array, target: jax.Array) -> jax.Array:
     return jnp.mean(10.0 * jnp.log10(4.0 / jnp.maximum(mse, 4e-10)))
 
 
-def to_8bit(images: jax.Array) -> jax.Array:
-    """[-1, 1] images as the float values 0..255 of the 8-bit file they would be saved as."""
-    return jnp.round((jnp.clip(images, -1.0, 1.0) + 1.0) * 127.5)
-
-
 def _validate(config: ml_collections.ConfigDict) -> None:
     if config.pixel_loss not in PIXEL_LOSSES:
         raise UserError(
             f"unknown pixel_loss {config.pixel_loss!r}; choose one of: {', '.join(PIXEL_LOSSES)}"
         )
+    if config.eval_images < 0:
+        raise UserError(f"eval_images={config.eval_images} must be >= 0 (0: the whole split)")
     for name in ("pixel_weight", "hole_weight", "perceptual_weight", "adversarial_weight"):
         if config[name] < 0:
             raise UserError(f"{name}={config[name]} must be >= 0; set --config.{name}")
@@ -146,7 +146,8 @@ class RestorationTask:
                     f"config.perceptual_layers names {sorted(unknown)}, not layers of "
                     f"{config.vgg}; e.g. conv5_4 or relu2_2"
                 )
-        # The U-Net's sizes are padded by reflection, which needs the image to be that large.
+        # The smallest input `restore` takes: at least one U-Net cell (smaller ones would be
+        # mostly padding), and 2 pixels for the super-resolution networks.
         self.minimum_input_side = max(2, getattr(self.model, "size_multiple", 1))
         self.eval_images = config.eval_images
         self._scores = jax.jit(self._batch_scores)
@@ -215,9 +216,24 @@ class RestorationTask:
                 self.discriminator, d_key, self.d_optimizer, images, train=False
             )
         feature_net = None
-        if self.perceptual_weight:
-            feature_net = jax.tree.map(jnp.asarray, vgg.load_vgg(self.vgg_weights, self.vgg.arch))
+        if self.perceptual_weight:  # shaped here, filled by `with_pretrained`
+            shapes = vgg.param_shapes(self.vgg.arch)
+            feature_net = flax.traverse_util.unflatten_dict(
+                {name: jnp.zeros(shape) for name, shape in shapes.items()}, sep="/"
+            )
         return RestorationState(jnp.zeros((), jnp.int32), restorer, discriminator, feature_net)
+
+    def with_pretrained(self, state: RestorationState) -> RestorationState:
+        """The converted VGG weights of the perceptual loss, placed like the state's."""
+        if not self.perceptual_weight:
+            return state
+        weights = vgg.load_vgg(self.vgg_weights, self.vgg.arch)
+        placed = jax.tree.map(
+            lambda w, old: jax.device_put(np.asarray(w, np.float32), old.sharding),
+            weights,
+            state.feature_net,
+        )
+        return state.replace(feature_net=placed)
 
     def _perceptual(self, feature_net: Any, restored: jax.Array, target: jax.Array) -> jax.Array:
         """The VGG feature distance of the restored images to their targets. Two passes: the
@@ -240,10 +256,13 @@ class RestorationTask:
             return jnp.concatenate([images, degraded.mask], axis=-1)
         return images
 
-    def _criticize(self, d: NetState, images: jax.Array) -> tuple[jax.Array, dict]:
-        return apply_network(
-            self.discriminator, d.variables(), images, train=True, mutable=list(d.collections)
-        )
+    def _criticize(
+        self, d: NetState, images: jax.Array, power_iteration: bool = False
+    ) -> tuple[jax.Array, dict]:
+        """D's logits in training mode and its collections after the pass; spectral norm's
+        power iteration runs once per D update, in the pass on real images (as the GAN task)."""
+        mutable = [c for c in d.collections if c != SPECTRAL or power_iteration]
+        return apply_network(self.discriminator, d.variables(), images, train=True, mutable=mutable)
 
     def _restorer_loss(self, params, state, degraded, fake_logits_of) -> tuple[jax.Array, tuple]:
         output = self._run(params, state.restorer.collections, degraded)
@@ -280,7 +299,7 @@ class RestorationTask:
         )
         restorer = state.restorer.updated(self.optimizer, grads, state.restorer.collections)
         metrics = {"loss": loss, **terms}
-        if d is not None:  # D's update on the same restored images, before G's update
+        if d is not None:  # D's update on the restored images of the step, made before G's update
             d, metrics["d_loss"] = self._discriminator_update(d, degraded, restored)
         metrics["psnr"] = training_psnr(restored, degraded.target)
         return state.replace(step=state.step + 1, restorer=restorer, discriminator=d), metrics
@@ -291,7 +310,7 @@ class RestorationTask:
 
         def loss_fn(params):
             after = d.replace(params=params)
-            real_logits, collections = self._criticize(after, real)
+            real_logits, collections = self._criticize(after, real, power_iteration=True)
             fake_logits, collections = self._criticize(after.replace(collections=collections), fake)
             return self.objective.discriminator(real_logits, fake_logits), collections
 
@@ -338,6 +357,11 @@ class RestorationTask:
         clean, weights = batch["image"], batch["mask"]
         size = self.image_size if self.inpainting else self.scale
         height, width = (side // size * size for side in clean.shape[1:3])
+        if not (height and width):
+            raise UserError(
+                f"a held-out image is {clean.shape[1]}x{clean.shape[2]} pixels, smaller than "
+                f"image_size={size}, which inpainting evaluates in tiles of; lower image_size"
+            )
         clean = clean[:, :height, :width]
         if self.inpainting:
             rows, columns = height // size, width // size
