@@ -149,6 +149,26 @@ def restoration(degradation: str) -> ml_collections.ConfigDict:
     return config
 
 
+def catalog_restoration_run(
+    config: ml_collections.ConfigDict,
+    dataset: str,
+    image_size: int,
+    batch_size: int,
+    num_train_steps: int,
+    eval_every_steps: int,
+) -> ml_collections.ConfigDict:
+    """A restoration recipe on a catalog dataset: its crop size, batch and length, a cosine
+    decay of the learning rate, pictures and checkpoints every 5000 steps."""
+    config.dataset = dataset
+    config.image_size = image_size
+    config.batch_size = batch_size
+    config.optimizer.schedule = "cosine"
+    config.num_train_steps = num_train_steps
+    config.sample_every_steps = config.checkpoint_every_steps = 5000
+    config.eval_every_steps = eval_every_steps
+    return config
+
+
 def published_cifar10_run(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     """The run length of the published CIFAR-10 recipes: batch 64, 100k generator updates."""
     config.dataset = "cifar10"

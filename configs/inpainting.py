@@ -45,16 +45,11 @@ def photos() -> ml_collections.ConfigDict:
 
 
 def places365_small() -> ml_collections.ConfigDict:
-    config = photos()
-    config.dataset = "places365_small"
-    config.image_size = 256
+    config = common.catalog_restoration_run(photos(), "places365_small", 256, 16, 200_000, 10_000)
     config.model.depth = 6
     config.adversarial_weight = 0.01
     config.optimizer.learning_rate = 1e-4
     config.optimizer.d_learning_rate = 4e-4
-    config.num_train_steps = 200_000
-    config.sample_every_steps = config.checkpoint_every_steps = 5000
-    config.eval_every_steps = 10_000
     return config
 
 

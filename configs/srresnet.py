@@ -38,15 +38,7 @@ def photos() -> ml_collections.ConfigDict:
 
 
 def div2k() -> ml_collections.ConfigDict:
-    config = photos()
-    config.dataset = "div2k"
-    config.image_size = 128
-    config.batch_size = 16
-    config.optimizer.schedule = "cosine"
-    config.num_train_steps = 1_000_000
-    config.sample_every_steps = config.checkpoint_every_steps = 5000
-    config.eval_every_steps = 5000
-    return config
+    return common.catalog_restoration_run(photos(), "div2k", 128, 16, 1_000_000, 5000)
 
 
 PRESETS = {"photos": photos, "div2k": div2k}
