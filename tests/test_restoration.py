@@ -3,6 +3,8 @@ evaluation protocol against scikit-image, and `cnngen_jax.restore` on a user's i
 included. (Networks: test_restoration_models.py; resize: test_resize.py; masks: test_masks.py;
 two steps, 1 vs 8 devices and exact resume: the contract tests.)"""
 
+import os
+import shutil
 import subprocess
 import sys
 
@@ -15,16 +17,16 @@ from PIL import Image
 from skimage.color import rgb2ycbcr
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from cnngen_jax import data, inference, train
+from cnngen_jax import checkpoint, data, inference, train
 from cnngen_jax.data import photos, pipeline
 from cnngen_jax.errors import UserError
-from cnngen_jax.models import get_model
+from cnngen_jax.models import get_model, vgg
 from cnngen_jax.restoration.fill import pull_push
 from cnngen_jax.restoration.resize import imresize
 from cnngen_jax.restoration.tiling import tiled
 from cnngen_jax.restore import restore_file, restore_image
 from cnngen_jax.tasks import create_task
-from tests.conftest import ROOT, init_state, tiny_config
+from tests.conftest import ROOT, VGG_WEIGHTS, init_state, tiny_config
 
 
 def test_photographs_are_split_by_scene():
@@ -235,3 +237,22 @@ def test_bad_settings_name_the_setting(data_dir, family, settings, message):
     config = tiny_config(data_dir, family=family, **settings)
     with pytest.raises(UserError, match=message):
         init_state(create_task(config, data.dataset_info("photos")))  # reads the VGG weights
+
+
+def test_a_perceptual_run_reloads_its_vgg_from_the_checkpoint_alone(data_dir, tmp_path):
+    weights = tmp_path / "vgg19.npz"
+    shutil.copy(os.path.join(data_dir, VGG_WEIGHTS), weights)
+    config = tiny_config(data_dir, family="srgan", vgg_weights=str(weights))
+    task = create_task(config, data.dataset_info(config.dataset))
+    state = init_state(task)  # the VGG read from the file
+    conv = np.asarray(state.feature_net["conv1_1"]["kernel"])
+    np.testing.assert_array_equal(conv, vgg.load_vgg(str(weights), "vgg19")["conv1_1"]["kernel"])
+    workdir = tmp_path / "run"
+    (workdir / "checkpoints").mkdir(parents=True)
+    (workdir / "config.json").write_text(config.to_json())
+    saver = checkpoint.CheckpointWriter(str(workdir / "checkpoints"), 1)
+    saver.save(1, state, {}, config)
+    saver.close()
+    weights.unlink()
+    loaded = inference.load_run(str(workdir))
+    np.testing.assert_array_equal(loaded.state.feature_net["conv1_1"]["kernel"], conv)
