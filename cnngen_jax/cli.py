@@ -42,6 +42,16 @@ def _explain_flag_error(error: Exception, argv: list[str]) -> str:
     return f"invalid flags: {type(error).__name__}: {text}"
 
 
+def class_numbers(values: list[str] | None) -> list[int] | None:
+    """The classes of a `--labels=3,5,8` flag (None when not given), or a UserError."""
+    if values is None:
+        return None
+    try:
+        return [int(value) for value in values]
+    except ValueError:
+        raise UserError(f"--labels={','.join(values)} must be class numbers, e.g. 3,5,8") from None
+
+
 def parse_flags(argv: list[str]) -> list[str]:
     """absl's parser (pass as `app.run(..., flags_parser=parse_flags)`), with every mistake
     reported as one line and exit code 2."""

@@ -82,15 +82,6 @@ def evaluate_run(
     return result
 
 
-def _labels(values: list[str] | None) -> list[int] | None:
-    if values is None:
-        return None
-    try:
-        return [int(value) for value in values]
-    except ValueError:
-        raise UserError(f"--labels={','.join(values)} must be class numbers, e.g. 3,5,8") from None
-
-
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -99,7 +90,7 @@ def main(argv: list[str]) -> None:
             _WORKDIR.value,
             split=_SPLIT.value,
             batch_size=_BATCH_SIZE.value,
-            labels=_labels(_LABELS.value),
+            labels=cli.class_numbers(_LABELS.value),
             num_samples=_NUM_SAMPLES.value,
             feature_net=_FEATURE_NET.value,
             inception_weights=_INCEPTION_WEIGHTS.value,

@@ -102,6 +102,7 @@ class GANTask:
             jnp.dtype(config.compute_dtype),
             self.num_classes,
         )
+        self.latent_dim = self.models.latent_dim
         opt, steps = config.optimizer, config.num_train_steps
         self.g_optimizer = optim.adam(opt.g_learning_rate, opt, steps)
         self.d_optimizer = optim.adam(opt.d_learning_rate, opt, steps, config.n_critic)
@@ -372,10 +373,16 @@ class GANTask:
         `labels` (default: every class in turn) by `generate_from`.
         """
         latents = jax.random.normal(key, (num_images, self.models.latent_dim))
+        return self.decode(state, latents, labels)
+
+    def decode(self, state: GANState, latents: jax.Array, labels: Labels = None) -> jax.Array:
+        """Images of given `latents` (and `labels`, for a conditional model): conditional ones as
+        `generate_from`; unconditional ones with BatchNorm on the statistics of `latents`, as
+        `generate`, so pass a batch of them (an interpolation row, a grid)."""
         if self.num_classes:
             if labels is None:
-                labels = balanced_labels(num_images, self.num_classes)
-            return self.generate_from(state, latents, labels)  # which checks the labels
+                labels = balanced_labels(len(latents), self.num_classes)
+            return self.generate_from(state, latents, labels)
         if labels is not None:
             check_labels(labels, self.num_classes)  # refused: the model is unconditional
         samples, _ = self._generate(

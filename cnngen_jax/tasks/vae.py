@@ -258,17 +258,24 @@ class VAETask:
             )
         return pictures
 
+    def decode(
+        self, state: VAEState, latents: jax.Array, labels: jax.Array | None = None
+    ) -> jax.Array:
+        """Decoder means of given `latents` in [-1, 1]; a conditional VAE decodes them with
+        `labels` (default: every class in turn)."""
+        if labels is not None:
+            check_labels(labels, self.num_classes, len(latents))
+        elif self.num_classes:
+            labels = balanced_labels(len(latents), self.num_classes)
+        return self._decode_mean(state.params, latents, labels)
+
     def generate(
         self, state: VAEState, key: jax.Array, num_images: int, labels: jax.Array | None = None
     ) -> jax.Array:
         """Decoder means of latents drawn from the prior with `key`, in [-1, 1]; a conditional
         VAE decodes them with `labels` (default: every class in turn)."""
-        if labels is not None:
-            check_labels(labels, self.num_classes, num_images)
-        elif self.num_classes:
-            labels = balanced_labels(num_images, self.num_classes)
         latents = jax.random.normal(key, (num_images, self.latent_dim))
-        return self._decode_mean(state.params, latents, labels)
+        return self.decode(state, latents, labels)
 
     def _eval_sums(
         self, params: Any, batch: Batch, key: jax.Array, index: jax.Array

@@ -1,0 +1,164 @@
+"""Draw images from a trained generative model (GAN or VAE), from its workdir alone.
+
+    python -m cnngen_jax.sample --workdir=runs/dcgan --out=samples/dcgan [--num_images=64]
+        [--seed=0] [--labels=3,5] [--step=N] [--interpolation_steps=8]
+
+Writes into `--out` (created; it must not hold files already):
+
+- `samples.png`: a grid of `num_images` samples, and `samples.npy` (uint8, N x H x W x C);
+- `interpolation_linear.png` and `interpolation_slerp.png`: rows that walk between pairs of
+  latents, linearly and along the great circle (spherical interpolation, as White 2016 advises
+  for Gaussian latents);
+- `class_grid.png` for a class-conditional model: one row per class, a shared latent per column;
+- `metadata.json`: the source workdir, checkpoint step, seed and settings.
+
+A fixed `--seed` gives the same images every time. Conditional models draw every class in turn,
+or the classes of `--labels`. Only config.json and a checkpoint are read, never the dataset.
+"""
+
+import datetime
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import app, flags
+
+from cnngen_jax import cli, images, inference, tasks
+from cnngen_jax.errors import UserError
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "The training run (holds config.json).")
+_OUT = flags.DEFINE_string("out", None, "A new (or empty) directory for the images.")
+_NUM_IMAGES = flags.DEFINE_integer("num_images", 64, "Samples in the grid.")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of the latents: the same seed, the same images.")
+_LABELS = flags.DEFINE_list("labels", None, "Conditional models: classes to draw, e.g. 3,5.")
+_STEP = flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest).")
+_INTERPOLATION_STEPS = flags.DEFINE_integer(
+    "interpolation_steps", 8, "Images per interpolation row (0: no interpolations)."
+)
+for _name in ("workdir", "out"):
+    flags.mark_flag_as_required(_name)
+
+INTERPOLATION_ROWS = 8
+
+
+def slerp(start: jax.Array, end: jax.Array, t: jax.Array) -> jax.Array:
+    """Spherical interpolation between rows of `start` and `end` at fractions `t` (T,): the
+    great-circle path, which keeps the norm a Gaussian latent typically has; (N, T, D)."""
+    unit_start = start / jnp.linalg.norm(start, axis=-1, keepdims=True)
+    unit_end = end / jnp.linalg.norm(end, axis=-1, keepdims=True)
+    cosine = jnp.clip(jnp.sum(unit_start * unit_end, axis=-1, keepdims=True), -1.0, 1.0)
+    angle = jnp.arccos(cosine)[:, None]  # (N, 1, 1)
+    t = t[None, :, None]
+    sine = jnp.maximum(jnp.sin(angle), 1e-7)
+    spherical = jnp.sin((1 - t) * angle) * start[:, None] + jnp.sin(t * angle) * end[:, None]
+    linear = (1 - t) * start[:, None] + t * end[:, None]
+    return jnp.where(angle < 1e-4, linear, spherical / sine)
+
+
+def lerp(start: jax.Array, end: jax.Array, t: jax.Array) -> jax.Array:
+    """Linear interpolation between rows of `start` and `end` at fractions `t`; (N, T, D)."""
+    return (1 - t[None, :, None]) * start[:, None] + t[None, :, None] * end[:, None]
+
+
+def draw(
+    run: inference.LoadedRun,
+    num_images: int,
+    seed: int,
+    labels: list[int] | None = None,
+    interpolation_steps: int = 8,
+) -> dict[str, np.ndarray]:
+    """The pictures of `sample` as arrays in [-1, 1], by name; a function for notebooks."""
+    task = run.task
+    if not hasattr(task, "decode"):
+        raise UserError(f"the run's task is {run.config.task!r}, which does not sample images")
+    if num_images < 1:
+        raise UserError(f"--num_images={num_images} must be at least 1")
+    if labels is not None:
+        tasks.check_labels(np.asarray(labels), task.num_classes, setting="--labels")
+        labels = jnp.resize(jnp.asarray(labels, jnp.int32), num_images)  # in turn
+    elif task.num_classes:
+        labels = tasks.balanced_labels(num_images, task.num_classes)
+    key = jax.random.key(seed)
+    latents = jax.random.normal(jax.random.fold_in(key, 0), (num_images, task.latent_dim))
+    decode = jax.jit(task.decode)
+    pictures = {"samples": decode(run.state, latents, labels)}
+    if interpolation_steps > 0:
+        shape = (2, INTERPOLATION_ROWS, task.latent_dim)
+        start, end = jax.random.normal(jax.random.fold_in(key, 1), shape)
+        t = jnp.linspace(0.0, 1.0, interpolation_steps)
+        row_labels = None  # a conditional model keeps one class along each row
+        if labels is not None:
+            row_labels = jnp.repeat(jnp.resize(labels, INTERPOLATION_ROWS), interpolation_steps)
+        for name, path in (("linear", lerp), ("slerp", slerp)):
+            rows = decode(run.state, path(start, end, t).reshape(-1, task.latent_dim), row_labels)
+            pictures[f"interpolation_{name}"] = rows.reshape(
+                INTERPOLATION_ROWS, interpolation_steps, *rows.shape[1:]
+            )
+    if task.num_classes:
+        pictures["class_grid"] = tasks.class_grid(
+            lambda z, y: decode(run.state, z, y),
+            jax.random.fold_in(key, 2),
+            task.num_classes,
+            num_images,
+            task.latent_dim,
+        )
+    return {name: np.asarray(value) for name, value in pictures.items()}
+
+
+def sample(
+    workdir: str,
+    out: str,
+    num_images: int = 64,
+    seed: int = 0,
+    labels: list[int] | None = None,
+    step: int | None = None,
+    interpolation_steps: int = 8,
+) -> list[str]:
+    """Writes the pictures of `workdir`'s model into `out`; returns the files written."""
+    if os.path.isdir(out) and os.listdir(out):
+        raise UserError(f"--out={out} is not empty; give a new directory (nothing is overwritten)")
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise UserError(f"--out={out} is a file; give a directory")
+    run = inference.load_run(workdir, step)
+    pictures = draw(run, num_images, seed, labels, interpolation_steps)
+    os.makedirs(out, exist_ok=True)
+    written = []
+    for name, batch in pictures.items():
+        path = os.path.join(out, f"{name}.png")
+        images.save_png(images.make_grid(batch), path)
+        written.append(path)
+    np.save(os.path.join(out, "samples.npy"), images.to_uint8(pictures["samples"]))
+    metadata = {
+        "workdir": os.path.abspath(workdir),
+        "step": run.step,
+        "seed": seed,
+        "num_images": num_images,
+        "labels": labels,
+        "interpolation_steps": interpolation_steps,
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    }
+    with open(os.path.join(out, "metadata.json"), "w") as f:
+        json.dump(metadata, f, indent=2)
+    return [*written, os.path.join(out, "samples.npy"), os.path.join(out, "metadata.json")]
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    with cli.reported_errors():
+        written = sample(
+            _WORKDIR.value,
+            _OUT.value,
+            _NUM_IMAGES.value,
+            _SEED.value,
+            cli.class_numbers(_LABELS.value),
+            _STEP.value,
+            _INTERPOLATION_STEPS.value,
+        )
+    print("\n".join(f"wrote {path}" for path in written), flush=True)
+
+
+if __name__ == "__main__":
+    app.run(main, flags_parser=cli.parse_flags)
