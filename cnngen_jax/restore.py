@@ -15,6 +15,7 @@ data; nothing is written unless the restoration succeeds. From a notebook:
 """
 
 import os
+import types
 
 import jax
 import jax.numpy as jnp
@@ -29,17 +30,28 @@ from cnngen_jax.restoration.degradations import to_8bit
 from cnngen_jax.restoration.tiling import tiled
 from cnngen_jax.tasks.restoration import RestorationTask
 
-_WORKDIR = flags.DEFINE_string("workdir", None, "The training run (holds config.json).")
-_INPUT = flags.DEFINE_string("input", None, "The image to restore (PNG, JPEG, ...).")
-_OUTPUT = flags.DEFINE_string("output", None, "Where to write the result (PNG recommended).")
-_MASK = flags.DEFINE_string("mask", None, "Inpainting: an image of the same size, white = missing.")
-_STEP = flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest).")
-_SCALE = flags.DEFINE_integer("scale", None, "Super-resolution: the factor expected (checked).")
-_TILE = flags.DEFINE_integer(
-    "tile", 0, "Super-resolve in tiles of this many input pixels (0: whole)."
-)
-for _name in ("workdir", "input", "output"):
-    flags.mark_flag_as_required(_name)
+
+def _flags() -> types.SimpleNamespace:
+    """The command's flags, defined only when it runs as a program: the module is also a
+    library, imported beside other commands that define --workdir too."""
+    holders = types.SimpleNamespace(
+        workdir=flags.DEFINE_string("workdir", None, "The training run (holds config.json)."),
+        input=flags.DEFINE_string("input", None, "The image to restore (PNG, JPEG, ...)."),
+        output=flags.DEFINE_string("output", None, "Where to write the result (PNG recommended)."),
+        mask=flags.DEFINE_string(
+            "mask", None, "Inpainting: an image of the same size, white = missing."
+        ),
+        step=flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest)."),
+        scale=flags.DEFINE_integer(
+            "scale", None, "Super-resolution: the factor expected (checked)."
+        ),
+        tile=flags.DEFINE_integer(
+            "tile", 0, "Super-resolve in tiles of this many input pixels (0: whole)."
+        ),
+    )
+    for name in ("workdir", "input", "output"):
+        flags.mark_flag_as_required(name)
+    return holders
 
 
 def read_image(path: str, setting: str) -> Image.Image:
@@ -141,21 +153,22 @@ def restore_file(
     return restored.shape[0], restored.shape[1]
 
 
-def main(argv: list[str]) -> None:
+def main(argv: list[str], holders: types.SimpleNamespace) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     with cli.reported_errors():
         height, width = restore_file(
-            _WORKDIR.value,
-            _INPUT.value,
-            _OUTPUT.value,
-            _MASK.value,
-            _STEP.value,
-            _SCALE.value,
-            _TILE.value,
+            holders.workdir.value,
+            holders.input.value,
+            holders.output.value,
+            holders.mask.value,
+            holders.step.value,
+            holders.scale.value,
+            holders.tile.value,
         )
-    print(f"wrote {_OUTPUT.value} ({width}x{height})", flush=True)
+    print(f"wrote {holders.output.value} ({width}x{height})", flush=True)
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=cli.parse_flags)
+    command_flags = _flags()
+    app.run(lambda argv: main(argv, command_flags), flags_parser=cli.parse_flags)

@@ -19,6 +19,7 @@ or the classes of `--labels`. Only config.json and a checkpoint are read, never 
 import datetime
 import json
 import os
+import types
 
 import jax
 import jax.numpy as jnp
@@ -28,19 +29,28 @@ from absl import app, flags
 from cnngen_jax import cli, images, inference, tasks
 from cnngen_jax.errors import UserError
 
-_WORKDIR = flags.DEFINE_string("workdir", None, "The training run (holds config.json).")
-_OUT = flags.DEFINE_string("out", None, "A new (or empty) directory for the images.")
-_NUM_IMAGES = flags.DEFINE_integer("num_images", 64, "Samples in the grid.")
-_SEED = flags.DEFINE_integer("seed", 0, "Seed of the latents: the same seed, the same images.")
-_LABELS = flags.DEFINE_list("labels", None, "Conditional models: classes to draw, e.g. 3,5.")
-_STEP = flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest).")
-_INTERPOLATION_STEPS = flags.DEFINE_integer(
-    "interpolation_steps", 8, "Images per interpolation row (0: no interpolations)."
-)
-for _name in ("workdir", "out"):
-    flags.mark_flag_as_required(_name)
-
 INTERPOLATION_ROWS = 8
+
+
+def _flags() -> types.SimpleNamespace:
+    """The command's flags, defined only when it runs as a program: the module is also a
+    library, imported beside other commands that define --workdir too."""
+    holders = types.SimpleNamespace(
+        workdir=flags.DEFINE_string("workdir", None, "The training run (holds config.json)."),
+        out=flags.DEFINE_string("out", None, "A new (or empty) directory for the images."),
+        num_images=flags.DEFINE_integer("num_images", 64, "Samples in the grid."),
+        seed=flags.DEFINE_integer(
+            "seed", 0, "Seed of the latents: the same seed, the same images."
+        ),
+        labels=flags.DEFINE_list("labels", None, "Conditional models: classes to draw, e.g. 3,5."),
+        step=flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest)."),
+        interpolation_steps=flags.DEFINE_integer(
+            "interpolation_steps", 8, "Images per interpolation row (0: no interpolations)."
+        ),
+    )
+    for name in ("workdir", "out"):
+        flags.mark_flag_as_required(name)
+    return holders
 
 
 def slerp(start: jax.Array, end: jax.Array, t: jax.Array) -> jax.Array:
@@ -144,21 +154,22 @@ def sample(
     return [*written, os.path.join(out, "samples.npy"), os.path.join(out, "metadata.json")]
 
 
-def main(argv: list[str]) -> None:
+def main(argv: list[str], holders: types.SimpleNamespace) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     with cli.reported_errors():
         written = sample(
-            _WORKDIR.value,
-            _OUT.value,
-            _NUM_IMAGES.value,
-            _SEED.value,
-            cli.class_numbers(_LABELS.value),
-            _STEP.value,
-            _INTERPOLATION_STEPS.value,
+            holders.workdir.value,
+            holders.out.value,
+            holders.num_images.value,
+            holders.seed.value,
+            cli.class_numbers(holders.labels.value),
+            holders.step.value,
+            holders.interpolation_steps.value,
         )
     print("\n".join(f"wrote {path}" for path in written), flush=True)
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=cli.parse_flags)
+    command_flags = _flags()
+    app.run(lambda argv: main(argv, command_flags), flags_parser=cli.parse_flags)
