@@ -14,7 +14,7 @@ from typing import Any
 import jax
 import ml_collections
 
-from cnngen_jax import checkpoint, data, tasks
+from cnngen_jax import checkpoint, data, tasks, train
 from cnngen_jax.errors import UserError
 
 # Settings added after runs were first written, with the value that reproduces those runs: a
@@ -57,14 +57,10 @@ def load_run(workdir: str, step: int | None = None) -> LoadedRun:
     device. Opens config.json and the checkpoint only, never the dataset."""
     config = load_run_config(workdir)
     task = tasks.create_task(config, data.dataset_info(config.dataset))
-    key = tasks.seed_key(config.seed, tasks.INIT_STREAM, config.init_prng_impl)
     device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-    abstract_state = jax.tree.map(
-        lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=device),
-        jax.eval_shape(task.init_state, key),
-    )
+    abstract = train.abstract_state(task, config, device)
     checkpoint_dir = os.path.join(os.path.abspath(workdir), "checkpoints")
-    restored = checkpoint.restore_latest(checkpoint_dir, abstract_state, config, step=step)
+    restored = checkpoint.restore_latest(checkpoint_dir, abstract, config, step=step)
     if restored is None:
         raise UserError(f"no complete checkpoint in {checkpoint_dir}; train the run first")
     return LoadedRun(config, task, restored.state, restored.step)

@@ -69,10 +69,6 @@ def parameter_overview(networks: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _sharded_abstract(tree: Any, sharding: jax.sharding.Sharding) -> Any:
-    return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding), tree)
-
-
 def _is_due(step: int, every: int, last: int) -> bool:
     return step % every == 0 or step == last
 
@@ -124,9 +120,8 @@ def build_run(config: ml_collections.ConfigDict) -> Run:
     parallel.sync("data prepared")
     data.ensure_prepared(config.dataset, data_dir)  # hosts that do not share process 0's disk
     train_source = data.open_source(config.dataset, spec.train_split, data_dir)
-    init = functools.partial(_init_state, task, config)
-    abstract_state = _sharded_abstract(jax.eval_shape(init), parallel.replicated(mesh))
-    return Run(config, mesh, data_dir, spec, train_source, task, abstract_state)
+    abstract = abstract_state(task, config, parallel.replicated(mesh))
+    return Run(config, mesh, data_dir, spec, train_source, task, abstract)
 
 
 # The trainer owns randomness: every key a task sees is derived here from config.seed (and, for
@@ -135,6 +130,15 @@ def build_run(config: ml_collections.ConfigDict) -> Run:
 
 def _init_state(task: tasks.Task, config: ml_collections.ConfigDict) -> Any:
     return task.init_state(tasks.seed_key(config.seed, tasks.INIT_STREAM, config.init_prng_impl))
+
+
+def abstract_state(
+    task: tasks.Task, config: ml_collections.ConfigDict, sharding: jax.sharding.Sharding
+) -> Any:
+    """The shapes and dtypes of the task's train state, placed by `sharding`: traced, not
+    computed; the target a checkpoint restores into."""
+    shapes = jax.eval_shape(functools.partial(_init_state, task, config))
+    return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding), shapes)
 
 
 def keyed_train_step(task: tasks.Task, seed: int):
