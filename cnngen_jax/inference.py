@@ -7,8 +7,10 @@ the workdir alone (config.json and a checkpoint), for the command-line tools and
 """
 
 import dataclasses
+import functools
 import json
 import os
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -40,6 +42,13 @@ def load_run_config(workdir: str) -> ml_collections.ConfigDict:
         if leaf not in node:
             node[leaf] = value
     return config
+
+
+@functools.cache
+def compiled(method: Callable) -> Callable:
+    """`jax.jit(method)` of a task's method, made once per task and method: every `jax.jit` of a
+    bound method (a new object at each attribute access) would compile again."""
+    return jax.jit(method)
 
 
 @dataclasses.dataclass

@@ -17,7 +17,6 @@ data; nothing is written unless the restoration succeeds. From a notebook:
 import os
 import types
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
@@ -105,11 +104,11 @@ def restore_image(
         if tile:
             raise UserError("--tile is for super-resolution; an inpainting model sees whole images")
         holes = jnp.asarray(mask, jnp.float32).reshape(1, *mask.shape[:2], 1)
-        restored = jax.jit(task.restore)(run.state, inputs, holes)
+        restored = inference.compiled(task.restore)(run.state, inputs, holes)
     elif mask is not None:
         raise UserError("--mask is for inpainting models; this one super-resolves")
     else:
-        restore = jax.jit(task.restore)
+        restore = inference.compiled(task.restore)
         if tile:
             restored = tiled(lambda x: restore(run.state, x), inputs, tile, task.scale)
         else:

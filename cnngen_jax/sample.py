@@ -92,7 +92,7 @@ def draw(
         labels = tasks.balanced_labels(num_images, task.num_classes)
     key = jax.random.key(seed)
     latents = jax.random.normal(jax.random.fold_in(key, 0), (num_images, task.latent_dim))
-    decode = jax.jit(task.decode)
+    decode = inference.compiled(task.decode)
     pictures = {"samples": decode(run.state, latents, labels)}
     if interpolation_steps > 0:
         shape = (2, INTERPOLATION_ROWS, task.latent_dim)
