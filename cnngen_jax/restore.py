@@ -71,6 +71,13 @@ def pixels(image: Image.Image, channels: int) -> np.ndarray:
     return np.asarray(converted).reshape(image.height, image.width, channels)
 
 
+def restorer(run: inference.LoadedRun) -> RestorationTask:
+    """The run's task, or a UserError if it does not restore images."""
+    if not isinstance(run.task, RestorationTask):
+        raise UserError(f"the run's task is {run.config.task!r}, not a restoration model")
+    return run.task
+
+
 def restore_image(
     run: inference.LoadedRun,
     image: np.ndarray,
@@ -79,9 +86,7 @@ def restore_image(
 ) -> np.ndarray:
     """`image` (H, W, C) uint8 restored by the run's model, as uint8: `scale` times larger, or
     with the pixels where `mask` (H, W) is true filled in."""
-    task = run.task
-    if not isinstance(task, RestorationTask):
-        raise UserError(f"the run's task is {run.config.task!r}, not a restoration model")
+    task = restorer(run)
     if image.shape[-1] != task.channels:
         raise UserError(
             f"the model takes {task.channels}-channel images, the input has {image.shape[-1]}"
@@ -137,9 +142,7 @@ def restore_file(
     image = read_image(input_path, "--input")  # unreadable files fail before the model loads
     mask = None if mask_path is None else pixels(read_image(mask_path, "--mask"), 1)[..., 0] > 127
     run = inference.load_run(workdir, step)
-    task = run.task
-    if not isinstance(task, RestorationTask):
-        raise UserError(f"the run in {workdir} is a {run.config.task!r} model, not a restorer")
+    task = restorer(run)
     if scale is not None and scale != task.scale:
         raise UserError(
             f"--scale={scale}, but the model in {workdir} was trained to upscale x{task.scale}"
