@@ -203,6 +203,19 @@ def run_main(
     return finish(start_main(args, devices), timeout)
 
 
+def train_tiny_runs(families, data_dir: str, cache_dir: str, tmp_path_factory) -> dict[str, str]:
+    """Workdirs of two-step runs of `families` (tiny configs, no held-out evaluation), by family:
+    trained models for the commands that use one."""
+    workdirs = {}
+    for family in families:
+        config = tiny_config(data_dir, cache_dir, family=family, num_train_steps=2)
+        config.eval_every_steps = 0
+        workdir = str(tmp_path_factory.mktemp(family))
+        train.train_and_evaluate(config, workdir)
+        workdirs[family] = workdir
+    return workdirs
+
+
 KEY = jax.random.key(0)  # for calling a task's functions directly
 
 

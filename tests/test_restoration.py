@@ -17,7 +17,7 @@ from PIL import Image
 from skimage.color import rgb2ycbcr
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from cnngen_jax import checkpoint, data, inference, train
+from cnngen_jax import checkpoint, data, inference
 from cnngen_jax.data import photos, pipeline
 from cnngen_jax.errors import UserError
 from cnngen_jax.models import get_model, vgg
@@ -26,7 +26,7 @@ from cnngen_jax.restoration.resize import imresize
 from cnngen_jax.restoration.tiling import tiled
 from cnngen_jax.restore import restore_file, restore_image
 from cnngen_jax.tasks import create_task
-from tests.conftest import ROOT, VGG_WEIGHTS, init_state, tiny_config
+from tests.conftest import ROOT, VGG_WEIGHTS, init_state, tiny_config, train_tiny_runs
 
 
 def test_photographs_are_split_by_scene():
@@ -106,14 +106,7 @@ def test_super_resolution_protocol_matches_scikit_image(data_dir):
 @pytest.fixture(scope="module")
 def runs(data_dir, cache_dir, tmp_path_factory) -> dict[str, str]:
     """Two-step runs of a super-resolution and an inpainting model."""
-    workdirs = {}
-    for family in ("srresnet", "inpainting"):
-        config = tiny_config(data_dir, cache_dir, family=family, num_train_steps=2)
-        config.eval_every_steps = 0
-        workdir = str(tmp_path_factory.mktemp(family))
-        train.train_and_evaluate(config, workdir)
-        workdirs[family] = workdir
-    return workdirs
+    return train_tiny_runs(("srresnet", "inpainting"), data_dir, cache_dir, tmp_path_factory)
 
 
 def photo(path, size=(20, 14), mode="RGB") -> str:

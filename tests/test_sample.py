@@ -8,23 +8,15 @@ import sys
 import numpy as np
 import pytest
 
-from cnngen_jax import train
 from cnngen_jax.errors import UserError
 from cnngen_jax.sample import lerp, sample, slerp
-from tests.conftest import ROOT, tiny_config
+from tests.conftest import ROOT, train_tiny_runs
 
 
 @pytest.fixture(scope="module")
 def runs(data_dir, cache_dir, tmp_path_factory) -> dict[str, str]:
     """Two-step runs of a conditional GAN and an unconditional VAE."""
-    workdirs = {}
-    for family in ("cdcgan", "vae"):
-        config = tiny_config(data_dir, cache_dir, family=family, num_train_steps=2)
-        config.eval_every_steps = 0
-        workdir = str(tmp_path_factory.mktemp(family))
-        train.train_and_evaluate(config, workdir)
-        workdirs[family] = workdir
-    return workdirs
+    return train_tiny_runs(("cdcgan", "vae"), data_dir, cache_dir, tmp_path_factory)
 
 
 def test_a_seed_gives_the_same_images_and_another_seed_others(runs, tmp_path):
