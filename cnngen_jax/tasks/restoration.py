@@ -148,7 +148,8 @@ class RestorationTask:
                 )
         # The smallest input `restore` takes: at least one U-Net cell (smaller ones would be
         # mostly padding), and 2 pixels for the super-resolution networks.
-        self.minimum_input_side = max(2, getattr(self.model, "size_multiple", 1))
+        self.size_multiple = getattr(self.model, "size_multiple", 1)  # the U-Net's 2^depth
+        self.minimum_input_side = max(2, self.size_multiple)
         self.eval_images = config.eval_images
         self._scores = jax.jit(self._batch_scores)
         self._baselines: dict[tuple, dict[str, np.ndarray]] = {}  # biharmonic, by batch and key
@@ -189,12 +190,11 @@ class RestorationTask:
                 raise UserError("an inpainting model needs a mask (1 = missing) with its image")
             inputs = degradations.blank_holes(inputs, mask)
         degraded = degradations.Degraded(inputs, inputs, mask)
-        multiple = getattr(self.model, "size_multiple", 1)
         height, width = inputs.shape[1:3]
-        pad = ((0, 0), (0, -height % multiple), (0, -width % multiple), (0, 0))
-        padded = degradations.Degraded(
-            *(None if x is None else jnp.pad(x, pad, "symmetric") for x in degraded)
-        )
+        pad = ((0, 0), (0, -height % self.size_multiple), (0, -width % self.size_multiple), (0, 0))
+        padded_inputs = jnp.pad(inputs, pad, "symmetric")  # the target is not needed: not padded
+        padded_mask = None if mask is None else jnp.pad(mask, pad, "symmetric")
+        padded = degradations.Degraded(padded_inputs, padded_inputs, padded_mask)
         output = self._run(state.restorer.params, state.restorer.collections, padded)
         output = output[:, : height * self.scale, : width * self.scale]
         return jnp.clip(self._complete(output, degraded), -1.0, 1.0)
