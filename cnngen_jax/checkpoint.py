@@ -128,19 +128,21 @@ def shape_mismatch(state_directory: str, abstract_state: Any) -> str:
     return "; ".join(differences[:4]) + (" ..." if len(differences) > 4 else "")
 
 
+def flat_settings(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested settings as {"model.width": 8, ...}: one entry per leaf, dotted as on the command
+    line."""
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(flat_settings(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
 def config_diff(saved: dict[str, Any], config: ml_collections.ConfigDict) -> str:
     """`key: old -> new` for every leaf setting that differs."""
-
-    def flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-        out = {}
-        for key, value in tree.items():
-            if isinstance(value, dict):
-                out.update(flat(value, f"{prefix}{key}."))
-            else:
-                out[f"{prefix}{key}"] = value
-        return out
-
-    old, new = flat(saved), flat(json.loads(config.to_json()))
+    old, new = flat_settings(saved), flat_settings(json.loads(config.to_json()))
     keys = sorted(set(old) | set(new))
     return ", ".join(
         f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k)

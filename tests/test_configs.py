@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from cnngen_jax import data, parallel, train
+from cnngen_jax import checkpoint, data, parallel, train
 from tests.conftest import FAMILIES, ROOT
 
 CONFIGS = sorted(
@@ -47,14 +47,7 @@ RUN = {"num_train_steps", "eval_every_steps", "sample_every_steps", "checkpoint_
 
 
 def flat(config) -> dict:
-    def walk(tree, prefix=""):
-        for key, value in tree.items():
-            if isinstance(value, dict):
-                yield from walk(value, f"{prefix}{key}.")
-            else:
-                yield f"{prefix}{key}", value
-
-    return dict(walk(config.to_dict()))
+    return checkpoint.flat_settings(config.to_dict())
 
 
 def test_subsumed_presets_differ_from_their_substitutes_as_the_defaults_do():
