@@ -16,11 +16,12 @@ from typing import Any
 import jax
 import ml_collections
 
-from cnngen_jax import checkpoint, data, tasks, train
+from cnngen_jax import checkpoint, data, replicas, tasks, train
 from cnngen_jax.errors import UserError
 
 # Settings added after runs were first written, with the value that reproduces those runs: a
 # config.json without them (an unconditional model from before version 0.2.0) still loads.
+ALL_ADDED_SETTINGS = {"num_seeds": 1}
 ADDED_SETTINGS = {
     "gan": {"model.conditioning": "none", "class_loss_weight": 1.0, "freeze_d_blocks": 0},
     "vae": {"model.conditioning": "none"},
@@ -34,7 +35,7 @@ def load_run_config(workdir: str) -> ml_collections.ConfigDict:
         raise UserError(f"{path} does not exist; pass the --workdir of a training run")
     with open(path) as f:
         config = ml_collections.ConfigDict(json.load(f))
-    for key, value in ADDED_SETTINGS.get(config.task, {}).items():
+    for key, value in {**ALL_ADDED_SETTINGS, **ADDED_SETTINGS.get(config.task, {})}.items():
         *parents, leaf = key.split(".")
         node = config
         for parent in parents:
@@ -61,10 +62,18 @@ class LoadedRun:
     step: int
 
 
-def load_run(workdir: str, step: int | None = None) -> LoadedRun:
+def load_run(workdir: str, step: int | None = None, seed: int | None = None) -> LoadedRun:
     """The run in `workdir` at `step` (default: its latest complete checkpoint), on the default
-    device. Opens config.json and the checkpoint only, never the dataset."""
+    device. A run of several seeds (`config.num_seeds`) gives the replica of `seed` (default:
+    its first, `config.seed`). Opens config.json and the checkpoint only, never the dataset."""
     config = load_run_config(workdir)
+    replica_seeds = replicas.seeds(config.seed, config.num_seeds)
+    seed = config.seed if seed is None else seed
+    if seed not in replica_seeds:
+        raise UserError(
+            f"seed {seed} is not one of the run's seeds {replica_seeds} (config.seed and "
+            "config.num_seeds in its config.json)"
+        )
     task = tasks.create_task(config, data.dataset_info(config.dataset))
     device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
     abstract = train.abstract_state(task, config, device)
@@ -72,4 +81,7 @@ def load_run(workdir: str, step: int | None = None) -> LoadedRun:
     restored = checkpoint.restore_latest(checkpoint_dir, abstract, config, step=step)
     if restored is None:
         raise UserError(f"no complete checkpoint in {checkpoint_dir}; train the run first")
-    return LoadedRun(config, task, restored.state, restored.step)
+    state = restored.state
+    if config.num_seeds > 1:
+        state = replicas.replica(state, replica_seeds.index(seed))
+    return LoadedRun(config, task, state, restored.step)

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from cnngen_jax import checkpoint, data, parallel, preemption, tasks, transfer
+from cnngen_jax import checkpoint, data, parallel, preemption, replicas, tasks, transfer
 from cnngen_jax.data import pipeline
 from cnngen_jax.errors import NonFiniteLossError, Preempted, UserError
 from cnngen_jax.writers import Progress, RunWriter
@@ -48,6 +48,15 @@ def validate(config: ml_collections.ConfigDict) -> None:
             raise UserError(f"{key}={config[key]!r} is not one of {allowed}; set --config.{key}")
     if config.eval_every_steps < 0:
         raise UserError("eval_every_steps must be >= 0 (0 disables held-out evaluation)")
+    if isinstance(config.num_seeds, bool) or not isinstance(config.num_seeds, int):
+        raise UserError(
+            f"num_seeds={config.num_seeds!r} must be a whole number; set --config.num_seeds=K"
+        )
+    if config.num_seeds < 1:
+        raise UserError(
+            f"num_seeds={config.num_seeds} must be at least 1 (the number of seeds trained "
+            "side by side); set --config.num_seeds=K with K >= 1"
+        )
 
 
 def configure_compilation_cache(cache_dir: str) -> None:
@@ -128,8 +137,16 @@ def build_run(config: ml_collections.ConfigDict) -> Run:
 # training, the step), so tasks stay free of seeds and resumed runs draw the same numbers.
 
 
-def _init_state(task: tasks.Task, config: ml_collections.ConfigDict) -> Any:
-    return task.init_state(tasks.seed_key(config.seed, tasks.INIT_STREAM, config.init_prng_impl))
+def fresh_state(task: tasks.Task, config: ml_collections.ConfigDict) -> Any:
+    """The task's initial state, or with `config.num_seeds` > 1 one per seed, stacked."""
+
+    def init(seed):
+        return task.init_state(tasks.seed_key(seed, tasks.INIT_STREAM, config.init_prng_impl))
+
+    if config.num_seeds == 1:
+        return init(config.seed)
+    # A loop, not vmap: the 'rbg' PRNG draws other numbers under vmap than alone.
+    return jax.lax.map(init, np.asarray(replicas.seeds(config.seed, config.num_seeds)))
 
 
 def abstract_state(
@@ -137,32 +154,41 @@ def abstract_state(
 ) -> Any:
     """The shapes and dtypes of the task's train state, placed by `sharding`: traced, not
     computed; the target a checkpoint restores into."""
-    shapes = jax.eval_shape(functools.partial(_init_state, task, config))
+    shapes = jax.eval_shape(functools.partial(fresh_state, task, config))
     return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding), shapes)
 
 
-def keyed_train_step(task: tasks.Task, seed: int):
-    """`task.train_step` with the key of the state's step: fold_in(train stream, step)."""
+def keyed_train_step(task: tasks.Task, seed: int, num_seeds: int = 1):
+    """`task.train_step` with the key of the state's step: fold_in(train stream, step). With
+    `num_seeds` > 1, mapped over the stacked replicas and their seeds, the batch shared."""
 
-    def train_step(state, batch):
-        key = jax.random.fold_in(tasks.seed_key(seed, tasks.TRAIN_STREAM), state.step)
+    def train_step(state, batch, replica_seed=seed):
+        key = jax.random.fold_in(tasks.seed_key(replica_seed, tasks.TRAIN_STREAM), state.step)
         return task.train_step(state, batch, key)
 
-    return train_step
+    if num_seeds == 1:
+        return train_step
+    seeds = np.asarray(replicas.seeds(seed, num_seeds))
+    return lambda state, batch: jax.vmap(train_step, in_axes=(0, None, 0))(state, batch, seeds)
 
 
 def initial_state(run: Run) -> Any:
     """The task's initial state, initialised from shapes straight into its sharding, with the
     pretrained weights it reads from files (`with_pretrained`)."""
-    init = functools.partial(_init_state, run.task, run.config)
-    return with_pretrained(run.task, jax.jit(init, out_shardings=run.state_shardings)())
+    init = functools.partial(fresh_state, run.task, run.config)
+    state = jax.jit(init, out_shardings=run.state_shardings)()
+    if not hasattr(run.task, "with_pretrained"):
+        return state
+    loaded = with_pretrained(run.task, state, run.config.num_seeds)
+    return jax.device_put(loaded, run.state_shardings)
 
 
-def with_pretrained(task: tasks.Task, state: Any) -> Any:
-    """`state` with the weights `task` reads from files (e.g. the frozen VGG of a perceptual
-    loss), for tasks that have any; read on the host, never compiled into a program."""
+def with_pretrained(task: tasks.Task, state: Any, num_seeds: int = 1) -> Any:
+    """`state` (of `num_seeds` stacked replicas) with the weights `task` reads from files (e.g.
+    the frozen VGG of a perceptual loss), for tasks that have any; read on the host, never
+    compiled into a program."""
     load = getattr(task, "with_pretrained", None)
-    return state if load is None else load(state)
+    return state if load is None else replicas.per_replica(load, state, num_seeds)
 
 
 def train_iterator(run: Run) -> grain.DatasetIterator:
@@ -184,7 +210,7 @@ def train_iterator(run: Run) -> grain.DatasetIterator:
 def jit_train_step(run: Run) -> Any:
     """The task's step compiled over the mesh: batch sharded, state replicated and donated."""
     return jax.jit(
-        keyed_train_step(run.task, run.config.seed),
+        keyed_train_step(run.task, run.config.seed, run.config.num_seeds),
         in_shardings=(run.state_shardings, run.batch_sharding),
         out_shardings=(run.state_shardings, parallel.replicated(run.mesh)),
         donate_argnums=0,
@@ -204,7 +230,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         state = initial_state(run)
         if config.init_from:
             state, transferred = transfer.transplant(
-                state, config.init_from, config.init_from_optimizer
+                state, config.init_from, config.init_from_optimizer, config.num_seeds
             )
 
     # Every check that can fail on user input has passed: from here on the workdir is written.
@@ -223,7 +249,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         iterator.set_state(restored.data_state)
         writer.forget_after(start_step)
         print(f"Resumed from {checkpoint_dir} at step {start_step}", flush=True)
-    writer.write_text("parameters", parameter_overview(run.task.networks(state)))
+    overview = parameter_overview(run.task.networks(replicas.first(state, config.num_seeds)))
+    if config.num_seeds > 1:
+        overview = f"{config.num_seeds} replicas (num_seeds), each:\n{overview}"
+    writer.write_text("parameters", overview)
 
     def eval_batches():
         source = data.open_source(config.dataset, run.spec.test_split, run.data_dir)
@@ -259,13 +288,16 @@ class _TrainLoop:
         self.eval_batches = eval_batches
         replicated = parallel.replicated(run.mesh)
         self.train_step = jit_train_step(run)
-        seed = run.config.seed
-        self.images = jax.jit(
-            lambda state, examples: run.task.images(
-                state, examples, tasks.seed_key(seed, tasks.SAMPLE_STREAM)
-            ),
-            out_shardings=replicated,
-        )
+        seed, num_seeds = run.config.seed, run.config.num_seeds
+        self.seeds = replicas.seeds(seed, num_seeds)
+
+        def pictures(state, examples):  # the same latents and inputs for every replica
+            def draw(state):
+                return run.task.images(state, examples, tasks.seed_key(seed, tasks.SAMPLE_STREAM))
+
+            return draw(state) if num_seeds == 1 else jax.vmap(draw)(state)
+
+        self.images = jax.jit(pictures, out_shardings=replicated)
         self.examples = next(eval_batches())  # fixed held-out batch for reconstructions
         self.all_finite = jax.jit(
             lambda tree: jnp.all(jnp.stack([jnp.isfinite(x).all() for x in jax.tree.leaves(tree)])),
@@ -287,7 +319,7 @@ class _TrainLoop:
             print(f"Compiled the train step in {time.perf_counter() - started:.1f} s", flush=True)
             if config.eval_every_steps and start_step == 0:
                 self._evaluate(0, state)  # the baseline the training improves on
-            self.progress = Progress(start_step, total, config.batch_size)
+            self.progress = Progress(start_step, total, config.batch_size * config.num_seeds)
             pending = None
             for step in range(start_step + 1, total + 1):
                 batch = first_batch if step == start_step + 1 else self._next_batch()
@@ -302,7 +334,9 @@ class _TrainLoop:
                     self._save(saver, step, state)
                 if _is_due(step, config.sample_every_steps, total):
                     images = self.images(state, self.examples)
-                    self.writer.write_images(step, parallel.to_host(images))
+                    self.writer.write_images(
+                        step, replicas.image_names(parallel.to_host(images), self.seeds)
+                    )
                 if config.eval_every_steps and _is_due(step, config.eval_every_steps, total):
                     self._evaluate(step, state)
                 if preempted:  # this step is complete and saved: stop here
@@ -316,7 +350,7 @@ class _TrainLoop:
         return self.run_setup.train_batch(next(self.iterator))
 
     def _check_and_log(self, step: int, metrics: dict[str, jax.Array]) -> None:
-        values = {k: float(v) for k, v in parallel.to_host(metrics).items()}
+        values = replicas.summarize(parallel.to_host(metrics), self.seeds)
         bad = {k: v for k, v in values.items() if not math.isfinite(v)}
         if bad:
             raise NonFiniteLossError(
@@ -341,8 +375,12 @@ class _TrainLoop:
 
     def _evaluate(self, step: int, state: Any) -> None:
         key = tasks.seed_key(self.config.seed, tasks.EVAL_STREAM)
-        evaluated = self.task.evaluate(state, self.eval_batches, key)
-        results = {k: float(v) for k, v in evaluated.items()}
+        evaluated = [
+            self.task.evaluate(replica, self.eval_batches, key)
+            for replica in replicas.each(state, len(self.seeds))
+        ]
+        stacked = {name: np.stack([e[name] for e in evaluated]) for name in evaluated[0]}
+        results = replicas.summarize(stacked, self.seeds)
         if results:
             self.writer.write_scalars(step, results)
             if self.writer.enabled:

@@ -12,6 +12,7 @@ import dataclasses
 from typing import Any
 
 import jax
+import numpy as np
 
 from cnngen_jax import checkpoint
 from cnngen_jax.errors import UserError
@@ -46,18 +47,22 @@ def _taken(name: str, with_optimizer: bool) -> bool:
     return with_optimizer or "opt_state" not in name.split("/")
 
 
-def transplant(state: Any, path: str, with_optimizer: bool) -> tuple[Any, Transfer]:
+def transplant(
+    state: Any, path: str, with_optimizer: bool, num_seeds: int = 1
+) -> tuple[Any, Transfer]:
     """`state` with every array that fits taken from the checkpoint at `path`, placed as the
-    state's own arrays are; a UserError if nothing fits (an unrelated model)."""
+    state's own arrays are; a UserError if nothing fits (an unrelated model). A state of
+    `num_seeds` > 1 stacked replicas takes a one-seed source's array into every replica."""
     source, saved = checkpoint.read_state(path)
     leaves, treedef = jax.tree_util.tree_flatten_with_path(state)
     values, restored, fresh = [], [], []
     for key_path, leaf in leaves:
         name = checkpoint.path_name(key_path)
         old = saved.get(name)
-        fits = old is not None and old.shape == leaf.shape and old.dtype == leaf.dtype
+        shapes = [leaf.shape] if num_seeds == 1 else [leaf.shape, leaf.shape[1:]]
+        fits = old is not None and old.shape in shapes and old.dtype == leaf.dtype
         if _taken(name, with_optimizer) and fits:
-            values.append(jax.device_put(old, leaf.sharding))
+            values.append(jax.device_put(np.broadcast_to(old, leaf.shape), leaf.sharding))
             restored.append(name)
             continue
         values.append(leaf)

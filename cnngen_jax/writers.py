@@ -104,9 +104,9 @@ class Progress:
         rate = scalars["steps_per_sec"]
         eta = (self.total_steps - step) / rate if rate > 0 else float("inf")
         values = " ".join(
-            f"{k}={v:.4g}"
+            f"{k}={v:.4g}" + (f"±{scalars[k + '/std']:.2g}" if k + "/std" in scalars else "")
             for k, v in scalars.items()
-            if k not in ("steps_per_sec", "images_per_sec")
+            if k not in ("steps_per_sec", "images_per_sec") and "/" not in k
         )
         return (
             f"step {step}/{self.total_steps} | {values} | {rate:.2f} steps/s "

@@ -19,6 +19,9 @@ def base(task: str) -> ml_collections.ConfigDict:
     config.input_prefetch = 4
 
     config.batch_size = 64  # global, over all devices and processes
+    # Seeds seed .. seed + num_seeds - 1 trained side by side in one compiled step (jax.vmap),
+    # on the same batches: metrics per seed and as mean/std, grids and checkpoints per seed.
+    config.num_seeds = 1
     config.num_train_steps = 1000
 
     config.log_every_steps = 50

@@ -226,14 +226,15 @@ def init_state(task, seed: int = 0):
     return train.with_pretrained(task, jax.jit(task.init_state)(key))
 
 
-def run_steps(task, state, batches: list, devices: list, seed: int = 0):
-    """The trainer's keyed, mesh-jitted step from `state` over `batches` (host arrays of one
-    process) on `devices`: (final state, per-step metrics) on the host."""
+def run_steps(task, state, batches: list, devices: list, seed: int = 0, num_seeds: int = 1):
+    """The trainer's keyed, mesh-jitted step from `state` (`num_seeds` stacked replicas) over
+    `batches` (host arrays of one process) on `devices`: (final state, per-step metrics) on the
+    host."""
     mesh = parallel.make_mesh(devices)
     replicated = parallel.replicated(mesh)
     state = jax.device_put(state, replicated)
     step = jax.jit(
-        train.keyed_train_step(task, seed),
+        train.keyed_train_step(task, seed, num_seeds),
         in_shardings=(replicated, parallel.batch_sharded(mesh, task.batches_per_step)),
         out_shardings=(replicated, replicated),
         donate_argnums=0,

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.experimental.custom_partitioning import custom_partitioning
 from jax.sharding import Mesh, NamedSharding
@@ -182,22 +183,47 @@ def _partitioned(kind: str) -> Callable:
 _OPS = {kind: _partitioned(kind) for kind in TARGETS}
 
 
+@functools.cache
+def _vmappable(kind: str, shape: Shape, stride: int, padding: int) -> Callable:
+    """The op of `kind` with a batching rule, so `jax.vmap` (e.g. over the replicas of
+    `config.num_seeds`) can map it: a batched input against a shared kernel folds into the batch
+    (one call); anything else runs replica after replica (`lax.map`), each at full size."""
+
+    @jax.custom_batching.custom_vmap
+    def op(a: jax.Array, b: jax.Array) -> jax.Array:
+        return _OPS[kind](a, b, shape, stride, padding)
+
+    @op.def_vmap
+    def rule(axis_size: int, in_batched: list[bool], a: jax.Array, b: jax.Array):
+        a_batched, b_batched = in_batched
+        if kind != "backward_weights" and a_batched and not b_batched:
+            folded = (axis_size * shape[0], *shape[1:])
+            merged = a.reshape(axis_size * a.shape[1], *a.shape[2:])
+            out = _vmappable(kind, folded, stride, padding)(merged, b)
+            return out.reshape(axis_size, *shape), True
+        a = a if a_batched else jnp.broadcast_to(a, (axis_size, *a.shape))
+        b = b if b_batched else jnp.broadcast_to(b, (axis_size, *b.shape))
+        return jax.lax.map(lambda operands: op(*operands), (a, b)), True
+
+    return op
+
+
 def conv_forward(
     x: jax.Array, kernel: jax.Array, out_shape: Shape, stride: int, padding: int
 ) -> jax.Array:
     """NHWC `x` convolved with HWIO `kernel`; float32 on CPU only."""
-    return _OPS["forward"](x, kernel, out_shape, stride, padding)
+    return _vmappable("forward", tuple(out_shape), stride, padding)(x, kernel)
 
 
 def conv_backward_data(
     grad: jax.Array, kernel: jax.Array, in_shape: Shape, stride: int, padding: int
 ) -> jax.Array:
     """The input gradient of `conv_forward` (the transposed convolution of `grad`)."""
-    return _OPS["backward_data"](grad, kernel, in_shape, stride, padding)
+    return _vmappable("backward_data", tuple(in_shape), stride, padding)(grad, kernel)
 
 
 def conv_backward_weights(
     x: jax.Array, grad: jax.Array, kernel_shape: Shape, stride: int, padding: int
 ) -> jax.Array:
     """The kernel gradient of `conv_forward`."""
-    return _OPS["backward_weights"](x, grad, kernel_shape, stride, padding)
+    return _vmappable("backward_weights", tuple(kernel_shape), stride, padding)(x, grad)
