@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from cnngen_jax import benchmark
+from cnngen_jax import benchmark, benchmark_seeds
 from cnngen_jax.configs import dcgan
 from cnngen_jax.models import get_model
 from tests.conftest import reference
@@ -93,3 +93,15 @@ def test_torch_reference_is_our_dcgan_and_iterates():
     result = torch_dcgan.probe(args)  # the fresh-process probe's body, in this process
     assert list(result["marks"]) == ["imported", "built", "first_step"]
     assert result["max_rss_kib"] > 0
+
+
+def test_seed_scaling_reports_replica_throughput_against_one_seed(data_dir):
+    settings = benchmark.Settings(repeats=2, min_window_s=0.05, data_dir=data_dir)
+    result = benchmark_seeds.seed_scaling(f"{TINY_CASE}@model.g_width=8", [1, 2], settings)
+    one, two = result["by_num_seeds"][1], result["by_num_seeds"][2]
+    assert one["vs_separate_runs"] == pytest.approx(1.0)
+    assert two["replica_images_per_s"] == pytest.approx(2 * 16 * two["steps_per_s"])
+    assert two["vs_separate_runs"] == pytest.approx(
+        two["replica_images_per_s"] / one["replica_images_per_s"]
+    )
+    assert "| 2 |" in benchmark_seeds.format_rows([result])
