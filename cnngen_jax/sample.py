@@ -1,7 +1,7 @@
 """Draw images from a trained generative model (GAN or VAE), from its workdir alone.
 
     python -m cnngen_jax.sample --workdir=runs/dcgan --out=samples/dcgan [--num_images=64]
-        [--seed=0] [--labels=3,5] [--step=N] [--interpolation_steps=8]
+        [--seed=0] [--labels=3,5] [--step=N] [--interpolation_steps=8] [--export]
 
 Writes into `--out` (created; it must not hold files already):
 
@@ -10,10 +10,19 @@ Writes into `--out` (created; it must not hold files already):
   latents, linearly and along the great circle (spherical interpolation, as White 2016 advises
   for Gaussian latents);
 - `class_grid.png` for a class-conditional model: one row per class, a shared latent per column;
-- `metadata.json`: the source workdir, checkpoint step, seed and settings.
+- `metadata.json`: the source workdir, checkpoint step, seed, settings and date.
 
-A fixed `--seed` gives the same images every time. Conditional models draw every class in turn,
-or the classes of `--labels`. Only config.json and a checkpoint are read, never the dataset.
+With `--export`, `--out` gets instead a synthetic data set of `--num_images` images (see
+`cnngen_jax.export`), drawn in batches, any number of them:
+
+- `images/train/<label>/<index>.png`: an image folder (tfds.ImageFolder, torchvision);
+- `tfds/`: the same images (and labels) as a TFDS ArrayRecord dataset, which trains a model
+  with `--config.dataset=dir:OUT` (see `cnngen_jax.data`);
+- `metadata.json` as above.
+
+A fixed `--seed` gives the same images every time. Conditional models draw every class in turn
+(a class-balanced data set), or the classes of `--labels` in turn. Only config.json and a
+checkpoint are read, never the dataset.
 """
 
 import datetime
@@ -27,6 +36,7 @@ import numpy as np
 from absl import app, flags
 
 from cnngen_jax import cli, images, inference, tasks
+from cnngen_jax import export as export_data
 from cnngen_jax.errors import UserError
 
 INTERPOLATION_ROWS = 8
@@ -38,7 +48,9 @@ def _flags() -> types.SimpleNamespace:
     holders = types.SimpleNamespace(
         workdir=flags.DEFINE_string("workdir", None, "The training run (holds config.json)."),
         out=flags.DEFINE_string("out", None, "A new (or empty) directory for the images."),
-        num_images=flags.DEFINE_integer("num_images", 64, "Samples in the grid."),
+        num_images=flags.DEFINE_integer(
+            "num_images", 64, "Samples in the grid, or images in the --export data set."
+        ),
         seed=flags.DEFINE_integer(
             "seed", 0, "Seed of the latents: the same seed, the same images."
         ),
@@ -46,6 +58,9 @@ def _flags() -> types.SimpleNamespace:
         step=flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest)."),
         interpolation_steps=flags.DEFINE_integer(
             "interpolation_steps", 8, "Images per interpolation row (0: no interpolations)."
+        ),
+        export=flags.DEFINE_boolean(
+            "export", False, "Write a data set of --num_images images instead of the pictures."
         ),
     )
     for name in ("workdir", "out"):
@@ -72,6 +87,25 @@ def lerp(start: jax.Array, end: jax.Array, t: jax.Array) -> jax.Array:
     return (1 - t[None, :, None]) * start[:, None] + t[None, :, None] * end[:, None]
 
 
+def image_labels(
+    run: inference.LoadedRun, num_images: int, labels: list[int] | None
+) -> jax.Array | None:
+    """The class of each of `num_images` images: the classes of `labels` in turn, or every class
+    in turn; None for an unconditional model. A UserError for a task that does not sample
+    images, fewer than one image, or labels the model does not have."""
+    task = run.task
+    if not hasattr(task, "decode"):
+        raise UserError(f"the run's task is {run.config.task!r}, which does not sample images")
+    if num_images < 1:
+        raise UserError(f"--num_images={num_images} must be at least 1")
+    if labels is not None:
+        tasks.check_labels(np.asarray(labels), task.num_classes, setting="--labels")
+        return jnp.resize(jnp.asarray(labels, jnp.int32), num_images)
+    if task.num_classes:
+        return tasks.balanced_labels(num_images, task.num_classes)
+    return None
+
+
 def draw(
     run: inference.LoadedRun,
     num_images: int,
@@ -81,15 +115,7 @@ def draw(
 ) -> dict[str, np.ndarray]:
     """The pictures of `sample` as arrays in [-1, 1], by name; a function for notebooks."""
     task = run.task
-    if not hasattr(task, "decode"):
-        raise UserError(f"the run's task is {run.config.task!r}, which does not sample images")
-    if num_images < 1:
-        raise UserError(f"--num_images={num_images} must be at least 1")
-    if labels is not None:
-        tasks.check_labels(np.asarray(labels), task.num_classes, setting="--labels")
-        labels = jnp.resize(jnp.asarray(labels, jnp.int32), num_images)  # in turn
-    elif task.num_classes:
-        labels = tasks.balanced_labels(num_images, task.num_classes)
+    labels = image_labels(run, num_images, labels)
     key = jax.random.key(seed)
     latents = jax.random.normal(jax.random.fold_in(key, 0), (num_images, task.latent_dim))
     decode = inference.compiled(task.decode)
@@ -125,33 +151,47 @@ def sample(
     labels: list[int] | None = None,
     step: int | None = None,
     interpolation_steps: int = 8,
+    export: bool = False,
 ) -> list[str]:
-    """Writes the pictures of `workdir`'s model into `out`; returns the files written."""
+    """Writes the pictures of `workdir`'s model into `out`, or with `export` a data set of
+    `num_images` of its images; returns the files (and folders) written."""
     if os.path.isdir(out) and os.listdir(out):
         raise UserError(f"--out={out} is not empty; give a new directory (nothing is overwritten)")
     if os.path.exists(out) and not os.path.isdir(out):
         raise UserError(f"--out={out} is a file; give a directory")
     run = inference.load_run(workdir, step)
-    pictures = draw(run, num_images, seed, labels, interpolation_steps)
-    os.makedirs(out, exist_ok=True)
-    written = []
-    for name, batch in pictures.items():
-        path = os.path.join(out, f"{name}.png")
-        images.save_png(images.make_grid(batch), path)
-        written.append(path)
-    np.save(os.path.join(out, "samples.npy"), images.to_uint8(pictures["samples"]))
     metadata = {
         "workdir": os.path.abspath(workdir),
         "step": run.step,
         "seed": seed,
         "num_images": num_images,
         "labels": labels,
-        "interpolation_steps": interpolation_steps,
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
+    if export:
+        classes = image_labels(run, num_images, labels)  # checked before anything is written
+        classes = None if classes is None else np.asarray(classes)
+        os.makedirs(out, exist_ok=True)
+        written = export_data.write_export(run, out, num_images, seed, classes)
+        metadata["export"] = {
+            "split": export_data.SPLIT,
+            "image_folder": export_data.IMAGES_DIR,
+            "tfds": export_data.TFDS_DIR,
+        }
+    else:
+        pictures = draw(run, num_images, seed, labels, interpolation_steps)
+        os.makedirs(out, exist_ok=True)
+        written = []
+        for name, batch in pictures.items():
+            path = os.path.join(out, f"{name}.png")
+            images.save_png(images.make_grid(batch), path)
+            written.append(path)
+        written.append(os.path.join(out, "samples.npy"))
+        np.save(written[-1], images.to_uint8(pictures["samples"]))
+        metadata["interpolation_steps"] = interpolation_steps
+    metadata["date"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     with open(os.path.join(out, "metadata.json"), "w") as f:
         json.dump(metadata, f, indent=2)
-    return [*written, os.path.join(out, "samples.npy"), os.path.join(out, "metadata.json")]
+    return [*written, os.path.join(out, "metadata.json")]
 
 
 def main(argv: list[str], holders: types.SimpleNamespace) -> None:
@@ -166,6 +206,7 @@ def main(argv: list[str], holders: types.SimpleNamespace) -> None:
             cli.class_numbers(holders.labels.value),
             holders.step.value,
             holders.interpolation_steps.value,
+            holders.export.value,
         )
     print("\n".join(f"wrote {path}" for path in written), flush=True)
 

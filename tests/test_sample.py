@@ -7,10 +7,13 @@ import sys
 
 import numpy as np
 import pytest
+import tensorflow_datasets as tfds
+from PIL import Image
 
+from cnngen_jax import data, export, images, inference, train
 from cnngen_jax.errors import UserError
 from cnngen_jax.sample import lerp, sample, slerp
-from tests.conftest import ROOT, train_tiny_runs
+from tests.conftest import ROOT, tiny_config, train_tiny_runs
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +74,8 @@ def test_slerp_keeps_to_the_great_circle_and_lerp_to_the_chord():
         ("cdcgan", {"step": 9}, "no complete checkpoint of step 9"),
         ("empty", {}, "config.json does not exist"),
         ("vae", {"full": True}, "is not empty"),
+        ("vae", {"labels": [3], "export": True}, "this model is unconditional"),
+        ("cdcgan", {"full": True, "export": True}, "is not empty"),
     ],
 )
 def test_bad_input_names_the_setting_and_writes_nothing(runs, tmp_path, run, arguments, message):
@@ -94,3 +99,66 @@ def test_the_command_exits_2_with_one_error_line(runs, tmp_path):
         "error: --labels=1,x must be class numbers, e.g. 3,5,8"
     ]
     assert not (tmp_path / "out").exists()
+
+
+def _export(run: str, out, **arguments) -> dict:
+    """`sample --export` of 24 images into `out`; its TFDS source, folder images and labels."""
+    sample(run, str(out), num_images=24, seed=1, export=True, **arguments)
+    builder = tfds.builder_from_directory(str(out / "tfds"))
+    pngs = sorted((out / "images" / "train").glob("*/*.png"), key=lambda p: p.name)
+    return {
+        "builder": builder,
+        "source": builder.as_data_source(split="train"),
+        "pngs": pngs,
+        "folder": np.stack([np.asarray(Image.open(p)).reshape(16, 16, -1) for p in pngs]),
+        "folder_labels": [p.parent.name for p in pngs],
+    }
+
+
+@pytest.mark.parametrize("family", ["cdcgan", "vae"])
+def test_an_export_is_a_tfds_dataset_and_an_image_folder_of_the_generator_images(
+    runs, tmp_path, family, data_dir, cache_dir
+):
+    exported = _export(runs[family], tmp_path / "a")
+    source = exported["source"]
+    stored = np.stack([source[i]["image"] for i in range(len(source))])
+    assert stored.shape == (24, 16, 16, 1) and stored.dtype == np.uint8
+    np.testing.assert_array_equal(stored, exported["folder"])
+    run = inference.load_run(runs[family])
+    labels = None
+    if family == "cdcgan":
+        labels = np.arange(24) % 10  # balanced: every class in turn
+        assert [source[i]["label"] for i in range(24)] == list(labels)
+        assert exported["folder_labels"] == [str(label) for label in labels]
+        assert exported["builder"].info.features["label"].num_classes == 10
+    else:
+        assert "label" not in exported["builder"].info.features
+        assert set(exported["folder_labels"]) == {"unlabelled"}
+    decode = inference.compiled(run.task.decode)  # as the export ran it: the same program
+    generated = decode(run.state, export.latents(1, np.arange(24), 16), labels)
+    np.testing.assert_array_equal(stored, images.to_uint8(generated))
+    metadata = json.loads((tmp_path / "a" / "metadata.json").read_text())
+    assert metadata["step"] == 2 and metadata["seed"] == 1 and metadata["num_images"] == 24
+    assert metadata["workdir"] == runs[family] and metadata["date"]
+
+    dataset = f"dir:{tmp_path / 'a'}"
+    assert data.dataset_info(dataset).num_classes == (10 if family == "cdcgan" else None)
+    config = tiny_config(data_dir, cache_dir, family, dataset=dataset, num_train_steps=2)
+    config.eval_every_steps = 0
+    train.train_and_evaluate(config, str(tmp_path / "trained"))
+    assert (tmp_path / "trained" / "checkpoints").is_dir()
+
+
+def test_an_export_repeats_under_its_seed_and_draws_the_labels_asked(runs, tmp_path):
+    a = _export(runs["cdcgan"], tmp_path / "a", labels=[3, 5])
+    b = _export(runs["cdcgan"], tmp_path / "b", labels=[3, 5])
+    assert [p.read_bytes() for p in a["pngs"]] == [p.read_bytes() for p in b["pngs"]]
+    for i in range(24):  # the same records (the ArrayRecord file's header is not byte-stable)
+        np.testing.assert_array_equal(a["source"][i]["image"], b["source"][i]["image"])
+    assert a["folder_labels"] == ["3", "5"] * 12
+    assert [a["source"][i]["label"] for i in range(24)] == [3, 5] * 12
+
+
+def test_a_bad_directory_dataset_names_the_setting(tmp_path):
+    with pytest.raises(UserError, match=r"'dir:.*' \(config.dataset\) names neither"):
+        data.get_spec(f"dir:{tmp_path}")

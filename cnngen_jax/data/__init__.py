@@ -1,4 +1,11 @@
-"""Datasets by config name: the embedded ones (prepared offline on first use) and TFDS catalog ones.
+"""Datasets by config name: the embedded ones (prepared offline on first use), TFDS catalog ones,
+and TFDS datasets in a directory of their own, named `dir:PATH`.
+
+`dir:PATH` reads the ArrayRecord TFDS dataset that `tfds.builder_from_directory(PATH)` opens, or
+the one in PATH/tfds (an export of `python -m cnngen_jax.sample --export`): an `image` feature, and
+a ClassLabel `label` if the data is labelled, which give the channels and classes. It trains on
+the `train` split and evaluates on `test` if there is one, else on `train` again (an export has
+`train` alone). config.data_dir plays no part; a relative PATH is taken from the current directory.
 
 Every dataset is read through `tfds.data_source` (ArrayRecord random access); see
 `cnngen_jax.data.pipeline` for how batches are formed.
@@ -59,7 +66,12 @@ class DatasetInfo:
     num_classes: int | None
 
 
+DIRECTORY_PREFIX = "dir:"
+
+
 def get_spec(name: str) -> DatasetSpec:
+    if name.startswith(DIRECTORY_PREFIX):
+        return _directory_spec(name)
     if name not in DATASETS:
         known = ", ".join(sorted(DATASETS))
         raise UserError(f"unknown dataset {name!r} (config.dataset); choose one of: {known}")
@@ -95,6 +107,8 @@ def open_source(name: str, split: str, data_dir: str) -> Sequence[dict[str, Any]
     """A random-access source of one split, or a UserError saying how to prepare it."""
     import tensorflow_datasets as tfds
 
+    if name.startswith(DIRECTORY_PREFIX):
+        return _directory_builder(name).as_data_source(split=split)
     spec = get_spec(name)
     if spec.embedded:
         builder = _embedded_builder(spec, data_dir)
@@ -131,3 +145,38 @@ def _embedded_builder(spec: DatasetSpec, data_dir: str):
         "cnngen_photos": CnngenPhotos,
     }
     return builders[spec.tfds_name](data_dir=data_dir, file_format="array_record")
+
+
+def _directory_builder(name: str):
+    """The TFDS builder of a `dir:PATH` dataset, or a UserError naming config.dataset."""
+    import tensorflow_datasets as tfds
+
+    path = os.path.expanduser(name.removeprefix(DIRECTORY_PREFIX))
+    if os.path.isfile(os.path.join(path, "tfds", "dataset_info.json")):
+        path = os.path.join(path, "tfds")  # an export of `cnngen_jax.sample --export`
+    try:
+        return tfds.builder_from_directory(path)
+    except Exception as error:  # TFDS raises several types for "no dataset there"
+        raise UserError(
+            f"dataset {name!r} (config.dataset) names neither a TFDS dataset directory nor an "
+            f"export of `cnngen_jax.sample --export` (TFDS said: {type(error).__name__}: {error})"
+        ) from None
+
+
+def _directory_spec(name: str) -> DatasetSpec:
+    """The spec of a `dir:PATH` dataset, from its features and splits."""
+    builder = _directory_builder(name)
+    features = dict(builder.info.features.items())
+    splits = list(builder.info.splits)
+    if "image" not in features or features["image"].shape[-1] is None or "train" not in splits:
+        raise UserError(
+            f"dataset {name!r} (config.dataset) needs an 'image' feature of known channels and a "
+            f"'train' split; {builder.data_dir} has features {sorted(features)} and splits {splits}"
+        )
+    return DatasetSpec(
+        tfds_name=os.fspath(builder.data_dir),
+        train_split="train",
+        test_split="test" if "test" in splits else "train",
+        channels=features["image"].shape[-1],
+        num_classes=features["label"].num_classes if "label" in features else None,
+    )
