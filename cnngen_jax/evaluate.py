@@ -8,6 +8,9 @@ Class-conditional models are evaluated on images of every class (or of `--labels
 many each, with the conditional metrics besides (per-class accuracy of the domain classifier,
 intra-class FID, Classification Accuracy Score).
 
+A run of several seeds (`config.num_seeds`) is evaluated replica by replica: each metric as its
+mean over the seeds, `/std` and `/seed_<s>`.
+
 Settings not given as flags come from the run's config.json (its `eval` section). The metrics
 and their protocol stamp are printed as one JSON object and appended to WORKDIR/evaluation.jsonl;
 the split's reference statistics are computed once per protocol and cached in
@@ -20,7 +23,7 @@ from typing import Any
 
 from absl import app, flags
 
-from cnngen_jax import checkpoint, cli, evaluation, inference, train
+from cnngen_jax import checkpoint, cli, evaluation, inference, replicas, train
 from cnngen_jax.errors import UserError
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "The run directory (holds config.json).")
@@ -74,7 +77,13 @@ def evaluate_run(
     evaluator = evaluation.Evaluator.from_config(config, **overrides)
     classes = evaluator.classes(run.task.num_classes, labels)  # checked before any work
     reference = evaluator.cached_reference(split or run.spec.test_split)
-    metrics = evaluator.evaluate(reference, run.task.generate, restored.state, classes)
+    metrics = replicas.summarize_results(
+        [
+            evaluator.evaluate(reference, run.task.generate, replica, classes)
+            for replica in replicas.each(restored.state, config.num_seeds)
+        ],
+        replicas.seeds(config.seed, config.num_seeds),
+    )
     protocol = evaluator.protocol(reference, classes)
     result = {"step": restored.step, **metrics, "protocol": protocol}
     with open(os.path.join(workdir, "evaluation.jsonl"), "a") as f:

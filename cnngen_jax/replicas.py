@@ -66,6 +66,23 @@ def summarize(values: dict[str, np.ndarray], replica_seeds: list[int]) -> dict[s
     return summary
 
 
+def summarize_results(results: list[dict[str, Any]], replica_seeds: list[int]) -> dict[str, Any]:
+    """Evaluation results, one dict per replica, as one: scalars as `summarize` gives them,
+    anything else (per-class lists, ...) as `name/seed_<s>` (as `name` with one replica)."""
+    scalars = [name for name in results[0] if np.ndim(results[0][name]) == 0]
+    stacked = {name: np.stack([result[name] for result in results]) for name in scalars}
+    summary: dict[str, Any] = summarize(stacked, replica_seeds)
+    for name in results[0]:
+        if name in scalars:
+            continue
+        if len(results) == 1:
+            summary[name] = results[0][name]
+            continue
+        for seed, result in zip(replica_seeds, results, strict=True):
+            summary[f"{name}/seed_{seed}"] = result[name]
+    return summary
+
+
 def image_names(batches: dict[str, np.ndarray], replica_seeds: list[int]) -> dict[str, np.ndarray]:
     """Picture batches with a leading replica axis as one batch per replica, `name_seed<s>`;
     with one replica, unchanged."""

@@ -379,8 +379,7 @@ class _TrainLoop:
             self.task.evaluate(replica, self.eval_batches, key)
             for replica in replicas.each(state, len(self.seeds))
         ]
-        stacked = {name: np.stack([e[name] for e in evaluated]) for name in evaluated[0]}
-        results = replicas.summarize(stacked, self.seeds)
+        results = replicas.summarize_results(evaluated, self.seeds)
         if results:
             self.writer.write_scalars(step, results)
             if self.writer.enabled:

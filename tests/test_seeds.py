@@ -82,3 +82,17 @@ def test_init_from_a_one_seed_run_starts_every_replica_from_it(data_dir, cache_d
         assert leaf.shape == (2, *source_leaf.shape)
         np.testing.assert_array_equal(leaf[0], source_leaf)
         np.testing.assert_array_equal(leaf[1], source_leaf)
+
+
+def test_evaluation_results_of_replicas_summarize_as_mean_std_and_per_seed():
+    results = [{"fid": 10.0, "per_class": [1.0, 2.0]}, {"fid": 14.0, "per_class": [3.0, 4.0]}]
+    summary = replicas.summarize_results(results, [7, 8])
+    assert summary == {
+        "fid": 12.0,
+        "fid/std": 2.0,
+        "fid/seed_7": 10.0,
+        "fid/seed_8": 14.0,
+        "per_class/seed_7": [1.0, 2.0],
+        "per_class/seed_8": [3.0, 4.0],
+    }
+    assert replicas.summarize_results(results[:1], [7]) == results[0]
