@@ -2,6 +2,7 @@
 one `error:` line and an exit code, never a stack trace."""
 
 import contextlib
+import os
 import sys
 from collections.abc import Iterator
 
@@ -79,3 +80,13 @@ def reported_errors() -> Iterator[None]:
     except Preempted as error:
         print(str(error), file=sys.stderr, flush=True)
         sys.exit(EXIT_PREEMPTED)
+
+
+def check_new_directory(path: str, flag: str = "--out") -> None:
+    """A UserError unless `path` is a new or empty directory: a command never overwrites."""
+    if os.path.isdir(path) and os.listdir(path):
+        raise UserError(
+            f"{flag}={path} is not empty; give a new directory (nothing is overwritten)"
+        )
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UserError(f"{flag}={path} is a file; give a directory")

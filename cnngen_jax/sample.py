@@ -155,10 +155,7 @@ def sample(
 ) -> list[str]:
     """Writes the pictures of `workdir`'s model into `out`, or with `export` a data set of
     `num_images` of its images; returns the files (and folders) written."""
-    if os.path.isdir(out) and os.listdir(out):
-        raise UserError(f"--out={out} is not empty; give a new directory (nothing is overwritten)")
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise UserError(f"--out={out} is a file; give a directory")
+    cli.check_new_directory(out)
     run = inference.load_run(workdir, step)
     metadata = {
         "workdir": os.path.abspath(workdir),

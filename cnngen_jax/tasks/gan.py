@@ -395,13 +395,23 @@ class GANTask:
         own latent and label only: BatchNorm normalises every row by the statistics of a fixed,
         class-balanced batch of `batch_size` latents (as mixed as the training batches), so
         asking for one class does not shift the statistics."""
-        check_labels(labels, self.num_classes, len(latents))
+        return self.decode_each(state, latents, labels)
+
+    def decode_each(self, state: GANState, latents: jax.Array, labels: Labels = None) -> jax.Array:
+        """Images of `latents` (and `labels`, which a conditional model needs), each a function
+        of its own latent (and label) only, as `generate_from`'s: BatchNorm normalises every row
+        by the statistics of a fixed batch of `batch_size` latents (class-balanced when
+        conditional). Inversion (`cnngen_jax.inversion`) needs this of unconditional models
+        too: the restarts and images it optimises together must not share statistics."""
+        if self.num_classes or labels is not None:
+            check_labels(labels, self.num_classes, len(latents))
         statistics_key = seed_key(0, STATISTICS_STREAM)
         reference = jax.random.normal(statistics_key, (self.batch_size, latents.shape[1]))
         z = jnp.concatenate([latents, reference])
-        all_labels = jnp.concatenate(
-            [jnp.asarray(labels, jnp.int32), balanced_labels(self.batch_size, self.num_classes)]
-        )
+        all_labels = None
+        if self.num_classes:
+            reference_labels = balanced_labels(self.batch_size, self.num_classes)
+            all_labels = jnp.concatenate([jnp.asarray(labels, jnp.int32), reference_labels])
         mask = jnp.arange(len(z)) >= len(latents)
         samples, _ = self._generate(
             state.generator,

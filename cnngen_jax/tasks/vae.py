@@ -269,6 +269,16 @@ class VAETask:
             labels = balanced_labels(len(latents), self.num_classes)
         return self._decode_mean(state.params, latents, labels)
 
+    def encode(
+        self, state: VAEState, images: jax.Array, labels: jax.Array | None = None
+    ) -> jax.Array:
+        """Posterior means of `images` in [-1, 1] (and their `labels`, which a conditional VAE
+        needs): the latents `decode` maps back to the images, for editing real images."""
+        if self.num_classes or labels is not None:
+            check_labels(labels, self.num_classes, len(images))
+        mean, _ = self.model.apply({"params": state.params}, images, labels, method="encode")
+        return mean
+
     def generate(
         self, state: VAEState, key: jax.Array, num_images: int, labels: jax.Array | None = None
     ) -> jax.Array:
