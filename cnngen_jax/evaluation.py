@@ -493,7 +493,8 @@ def _kid_subset_size(num_real: int, num_fake: int) -> int:
 
 def _reference_path(cache_dir: str, key: dict[str, Any]) -> str:
     digest = npz_files.json_digest(key)
-    name = f"{key['dataset']}-{key['split']}-{key['image_size']}px-{key['feature_net']}-{digest}"
+    dataset = data.file_name(key["dataset"])
+    name = f"{dataset}-{key['split']}-{key['image_size']}px-{key['feature_net']}-{digest}"
     return os.path.join(cache_dir, "reference", f"{name}.npz")
 
 

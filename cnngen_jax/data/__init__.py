@@ -13,6 +13,7 @@ Every dataset is read through `tfds.data_source` (ArrayRecord random access); se
 
 import dataclasses
 import os
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -67,6 +68,12 @@ class DatasetInfo:
 
 
 DIRECTORY_PREFIX = "dir:"
+
+
+def file_name(name: str) -> str:
+    """Dataset `name` as one file-name component, for caches named after it (a `dir:PATH`
+    dataset's name holds slashes)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
 
 def get_spec(name: str) -> DatasetSpec:

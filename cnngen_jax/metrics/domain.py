@@ -215,7 +215,7 @@ def cache_path(cache_dir: str, dataset: str, image_size: int, settings: Classifi
         "cnngen_jax": cnngen_jax.__version__,
     }
     digest = npz_files.json_digest(key)
-    name = f"{dataset}-{image_size}px-{digest}.npz"
+    name = f"{data.file_name(dataset)}-{image_size}px-{digest}.npz"
     return os.path.join(os.path.expanduser(cache_dir), "domain_classifier", name)
 
 
