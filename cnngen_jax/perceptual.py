@@ -8,10 +8,11 @@ Two recipes use these functions:
   (`feature_loss`), optionally plus the same distance between their Gram matrices
   (`style_loss`).
 * fast style transfer (Johnson et al. 2016, "Perceptual Losses for Real-Time Style Transfer and
-  Super-Resolution"; pytorch/examples fast_neural_style; its task is still to be built):
-  content = mean squared distance of the relu2_2 features (`content_loss`); style = sum over
-  relu1_2, relu2_2, relu3_3 and relu4_3 of the mean squared distance between Gram matrices, the
-  style image's computed once.
+  Super-Resolution"; pytorch/examples fast_neural_style; the style_transfer task,
+  `cnngen_jax.tasks.style`): content = mean squared distance of the relu2_2 features
+  (`content_loss`); style = sum over relu1_2, relu2_2, relu3_3 and relu4_3 of the mean squared
+  distance between Gram matrices (`style_loss`), the style image's computed once
+  (`gram_matrices`).
 
 Every function takes the activations dict that `VGG.__call__` returns, so one VGG pass per image
 batch, asked for the union of the layers all losses need, serves them all. Targets (ground-truth

@@ -39,6 +39,7 @@ from cnngen_jax.configs import (  # noqa: E402
     sngan,
     srgan,
     srresnet,
+    style_transfer,
     vae,
     wgan_gp,
 )
@@ -61,22 +62,27 @@ def reference(name: str):
 
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory) -> str:
-    """A TFDS directory with the embedded datasets prepared, and random VGG19 weights in the
-    converted format (`VGG_WEIGHTS`) for the perceptual losses."""
+    """A TFDS directory with the embedded datasets prepared, and random VGG19 and VGG16 weights
+    in the converted format (`random_vgg_weights`) for the perceptual and style losses."""
     path = str(tmp_path_factory.mktemp("tfds"))
     for name in ("digits", "photos"):
         data.ensure_prepared(name, path)
     rng = np.random.default_rng(0)
-    shapes = vgg.param_shapes("vgg19")
-    weights = {
-        name: rng.normal(0, np.sqrt(2 / np.prod(shape[:-1])) if len(shape) == 4 else 0.01, shape)
-        for name, shape in shapes.items()
-    }
-    vgg.save_vgg(weights, "vgg19", os.path.join(path, VGG_WEIGHTS))
+    for arch in ("vgg19", "vgg16"):
+        weights = {
+            name: rng.normal(0, np.sqrt(2 / np.prod(s[:-1])) if len(s) == 4 else 0.01, s)
+            for name, s in vgg.param_shapes(arch).items()
+        }
+        vgg.save_vgg(weights, arch, os.path.join(path, random_vgg_weights(arch)))
     return path
 
 
-VGG_WEIGHTS = "random_vgg19.npz"  # in the data_dir fixture's directory
+def random_vgg_weights(arch: str) -> str:
+    """The file of random `arch` weights in the data_dir fixture's directory."""
+    return f"random_{arch}.npz"
+
+
+VGG_WEIGHTS = random_vgg_weights("vgg19")
 
 
 @pytest.fixture(scope="session")
@@ -127,6 +133,23 @@ FAMILIES = {
         inpainting,
         {"model.width": 8, "model.depth": 2, "adversarial_weight": 0.01, "discriminator.width": 8},
     ),
+    "style_transfer": (
+        style_transfer,
+        # VGG16 to its second block (relu4_3 is the same code, at several times the compute).
+        # Loss weights 1e5 times smaller (same ratio): at 1e5 and 1e10 Adam's moments reach
+        # ~1e4 and differ between 1 and 8 devices by float rounding beyond the contract's
+        # absolute tolerance. Learning rate 1e-4: the gradients of the biases before instance
+        # norms cancel to rounding noise, and Adam moves them +-lr a step whatever its size.
+        {
+            "model.width": 4,
+            "model.num_blocks": 1,
+            "style_size": 16,
+            "style_layers": {"relu1_2": 1.0, "relu2_2": 1.0},
+            "content_weight": 1.0,
+            "style_weight": 1e5,
+            "optimizer.learning_rate": 1e-4,
+        },
+    ),
 }
 
 
@@ -142,7 +165,7 @@ def _settings(family: str, data_dir: str, cache_dir: str, overrides: dict) -> di
     tiny = {key: value for key, value in TINY.items() if _declares(config, key)}
     shrink = dict(FAMILIES[family][1])
     if "vgg_weights" in config:
-        shrink["vgg_weights"] = os.path.join(data_dir, VGG_WEIGHTS)
+        shrink["vgg_weights"] = os.path.join(data_dir, random_vgg_weights(config.vgg))
     return {**tiny, **shrink, "data_dir": data_dir, "compilation_cache_dir": cache_dir, **overrides}
 
 

@@ -201,6 +201,6 @@ register_task = TASKS.register
 
 def create_task(config: ml_collections.ConfigDict, data_info: DatasetInfo) -> Task:
     """Builds the task named by `config.task`; its constructor validates its own settings."""
-    from cnngen_jax.tasks import gan, restoration, vae  # noqa: F401  (registers its task)
+    from cnngen_jax.tasks import gan, restoration, style, vae  # noqa: F401  (registers its task)
 
     return TASKS.get(config.task)(config, data_info)
