@@ -40,7 +40,7 @@ import numpy as np
 from absl import app, flags
 from PIL import Image
 
-from cnngen_jax import cli, images, inference, inversion, restore, tasks
+from cnngen_jax import cli, images, inference, inversion, tasks
 from cnngen_jax.data.pipeline import to_float
 from cnngen_jax.errors import UserError
 from cnngen_jax.models import vgg
@@ -148,7 +148,7 @@ def model_pixels(
             f"{setting}={path} is {image.width}x{image.height} pixels; the model takes "
             f"{size}x{size} images (nothing is resized: resize or crop it first)"
         )
-    return to_float(restore.pixels(image, channels))
+    return to_float(images.pixels(image, channels))
 
 
 @dataclasses.dataclass
@@ -352,7 +352,7 @@ def edit(
         files.update(zip(("--attribute_a", "--attribute_b"), group_files, strict=True))
     # Unreadable files fail before the model loads; other mistakes before any computation.
     opened = {
-        setting: [restore.read_image(p, setting) for p in paths] for setting, paths in files.items()
+        setting: [images.read_image(p, setting) for p in paths] for setting, paths in files.items()
     }
     run = inference.load_run(workdir, step)
     _decoder(run)  # a run that makes no images fails before its images are checked

@@ -1,9 +1,12 @@
-"""Image grids for sample pictures (as torchvision's `make_grid`: 2-pixel padding, row-major)."""
+"""Images in and out: grids for sample pictures (as torchvision's `make_grid`: 2-pixel padding,
+row-major), PNG files, and one's own images read for the commands that take them."""
 
 import math
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
+
+from cnngen_jax.errors import UserError
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
@@ -37,3 +40,21 @@ def make_grid(images: np.ndarray, columns: int | None = None, padding: int = 2) 
 
 def save_png(grid: np.ndarray, path: str) -> None:
     Image.fromarray(grid).save(path)
+
+
+def read_image(path: str, setting: str) -> Image.Image:
+    """The image at `path`, decoded, or a UserError naming `setting`."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return image
+    except FileNotFoundError:
+        raise UserError(f"{setting}={path} does not exist") from None
+    except (UnidentifiedImageError, OSError) as error:
+        raise UserError(f"{setting}={path} is not a readable image ({error})") from None
+
+
+def pixels(image: Image.Image, channels: int) -> np.ndarray:
+    """uint8 (H, W, channels): greyscale for 1 channel, RGB for 3."""
+    converted = image.convert("L" if channels == 1 else "RGB")
+    return np.asarray(converted).reshape(image.height, image.width, channels)

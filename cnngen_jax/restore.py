@@ -20,11 +20,12 @@ import types
 import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from cnngen_jax import cli, inference
 from cnngen_jax.data.pipeline import to_float
 from cnngen_jax.errors import UserError
+from cnngen_jax.images import pixels, read_image
 from cnngen_jax.restoration.degradations import to_8bit
 from cnngen_jax.restoration.tiling import tiled
 from cnngen_jax.tasks.restoration import RestorationTask
@@ -51,24 +52,6 @@ def _flags() -> types.SimpleNamespace:
     for name in ("workdir", "input", "output"):
         flags.mark_flag_as_required(name)
     return holders
-
-
-def read_image(path: str, setting: str) -> Image.Image:
-    """The image at `path`, decoded, or a UserError naming `setting`."""
-    try:
-        with Image.open(path) as image:
-            image.load()
-            return image
-    except FileNotFoundError:
-        raise UserError(f"{setting}={path} does not exist") from None
-    except (UnidentifiedImageError, OSError) as error:
-        raise UserError(f"{setting}={path} is not a readable image ({error})") from None
-
-
-def pixels(image: Image.Image, channels: int) -> np.ndarray:
-    """uint8 (H, W, channels): greyscale for 1 channel, RGB for 3."""
-    converted = image.convert("L" if channels == 1 else "RGB")
-    return np.asarray(converted).reshape(image.height, image.width, channels)
 
 
 def restorer(run: inference.LoadedRun) -> RestorationTask:
