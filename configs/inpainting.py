@@ -2,6 +2,9 @@
 pixels kept), trained with L1 over the image and over the holes, on new random masks every step
 (boxes and DeepFill v2's free-form brush strokes); optionally adversarial against DeepFill v2's
 SN-PatchGAN with the hinge loss (`--config.adversarial_weight=0.01`, as below in `celeb_a`).
+The U-Net sees a biharmonic fill of the holes, solved in the graph as scikit-image's baseline
+solves it (`cnngen_jax/restoration/fill.py`), and learns a correction to it from a zero start:
+at step 0 the model is that fill.
 
     python -m cnngen_jax.main --config=configs/inpainting.py --workdir=runs/inpainting
     python -m cnngen_jax.restore --workdir=runs/inpainting --input=photo.png \

@@ -1,7 +1,7 @@
 """The restoration task end to end: the embedded photographs and their random crops, the
 evaluation protocol against scikit-image, and `cnngen_jax.restore` on a user's image, bad input
 included. (Networks: test_restoration_models.py; resize: test_resize.py; masks: test_masks.py;
-two steps, 1 vs 8 devices and exact resume: the contract tests.)"""
+biharmonic fill: test_fill.py; two steps, 1 vs 8 devices and exact resume: the contract tests.)"""
 
 import os
 import shutil
@@ -25,7 +25,7 @@ from cnngen_jax.restoration.fill import pull_push
 from cnngen_jax.restoration.resize import imresize
 from cnngen_jax.restoration.tiling import tiled
 from cnngen_jax.restore import restore_file, restore_image
-from cnngen_jax.tasks import create_task
+from cnngen_jax.tasks import create_task, restoration
 from tests.conftest import ROOT, VGG_WEIGHTS, init_state, tiny_config, train_tiny_runs
 
 
@@ -210,6 +210,18 @@ def test_pull_push_keeps_known_pixels_and_fills_smoothly():
     assert np.abs(inside - images[0, 5:11, 6:14, 0]).max() < 0.2
     everything = np.ones_like(holes)  # no known pixel: nothing to interpolate from
     assert np.all(np.asarray(pull_push(jnp.asarray(images), jnp.asarray(everything))) == 0)
+
+
+@pytest.mark.parametrize("family", ["srresnet", "inpainting"])
+def test_an_exact_restoration_scores_the_capped_psnr(data_dir, family):
+    """A uniform region restored exactly has an infinite PSNR (BasicSR, scikit-image); one such
+    image would make the mean infinite, so every image's is capped."""
+    task = create_task(tiny_config(data_dir, family=family), data.dataset_info("photos"))
+    clean = jnp.zeros((2, 32, 32, 3)).at[1].set(0.5)
+    degraded = task.degrade(clean, jax.random.key(0))
+    scores = task._quality(clean.at[1].add(2 / 255), degraded)
+    psnr = scores["psnr" if task.inpainting else "psnr_y"]
+    assert psnr[0] == restoration.MAX_PSNR and np.isfinite(psnr[1]) and psnr[1] < 60
 
 
 @pytest.mark.parametrize(

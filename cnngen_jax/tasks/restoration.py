@@ -3,7 +3,7 @@
 Every step crops clean images (the input pipeline), augments them by a random flip / transpose
 and degrades them with the step's key (`cnngen_jax.restoration.degradations`), all inside the
 jitted step. The restorer maps the degraded input (and, for inpainting, the mask) to the clean
-image (inpainting: corrects a pull-push fill of the holes, `cnngen_jax.restoration.fill`); its
+image (inpainting: corrects a biharmonic fill of the holes, `cnngen_jax.restoration.fill`); its
 loss is a pixel term (`pixel_loss` over the image, plus `hole_weight` times the mean
 over the holes for inpainting), optionally a perceptual term on VGG features
 (`perceptual_weight`, SRGAN / BasicSR's PerceptualLoss) and an adversarial term
@@ -15,7 +15,9 @@ baseline on the same inputs: super-resolution by PSNR / SSIM on the Y channel (B
 RGB, of 8-bit images with `scale` pixels cropped at each border (BasicSR's protocol), against
 bicubic upsampling; inpainting by L1 in the hole and over the image (on [0, 1]) and PSNR / SSIM
 of the completed image, on `image_size` tiles of the held-out images with fixed masks, against
-scikit-image's biharmonic inpainting.
+scikit-image's biharmonic inpainting. PSNR is capped at `MAX_PSNR` dB (a uniform region can be
+restored exactly, whose PSNR is infinite, as BasicSR and scikit-image report it; one infinite
+image would make the mean infinite).
 """
 
 from collections.abc import Callable, Iterator
@@ -36,11 +38,14 @@ from cnngen_jax.models import get_model, vgg
 from cnngen_jax.models.spectral_norm import COLLECTION as SPECTRAL
 from cnngen_jax.restoration import degradations
 from cnngen_jax.restoration.degradations import to_8bit
-from cnngen_jax.restoration.fill import pull_push
+from cnngen_jax.restoration.fill import biharmonic
 from cnngen_jax.restoration.resize import imresize
 from cnngen_jax.tasks import Batch, Metrics, NetState, apply_network, init_network, register_task
 
 PIXEL_LOSSES = ("l1", "l2")
+# Every PSNR's cap, in dB: above any finite PSNR of 8-bit images of fewer than 153,788 values
+# (10 log10(255^2 N): 89 dB for a 64x64 RGB tile), so in practice it caps only exact copies.
+MAX_PSNR = 100.0
 # Pictures during training show at most this many examples, centre crops of at most 4 training
 # crops' side (and 256 pixels).
 _PREVIEW_IMAGES, _PREVIEW_SIDE = 4, 256
@@ -78,10 +83,10 @@ def pixel_error(restored: jax.Array, target: jax.Array, kind: str) -> jax.Array:
 
 
 def training_psnr(restored: jax.Array, target: jax.Array) -> jax.Array:
-    """Mean PSNR of a training batch in [-1, 1], each image's capped at 100 dB: a crop of a
-    uniform region (the retina's black surround) can be restored exactly."""
+    """Mean PSNR of a training batch in [-1, 1], each image's capped at `MAX_PSNR`: a crop of
+    a uniform region (the retina's black surround) can be restored exactly."""
     mse = jnp.mean(jnp.square(restored - target), axis=(1, 2, 3))
-    return jnp.mean(10.0 * jnp.log10(4.0 / jnp.maximum(mse, 4e-10)))
+    return jnp.mean(jnp.minimum(10.0 * jnp.log10(4.0 / mse), MAX_PSNR))
 
 
 def _validate(config: ml_collections.ConfigDict) -> None:
@@ -157,10 +162,10 @@ class RestorationTask:
     # --- the model -------------------------------------------------------------------------
 
     def _inputs(self, degraded: degradations.Degraded) -> jax.Array:
-        """What the network sees: the LR image, or the pull-push fill of the holes and the
+        """What the network sees: the LR image, or the biharmonic fill of the holes and the
         mask."""
         if self.inpainting:
-            first_guess = pull_push(degraded.inputs, degraded.mask)
+            first_guess = biharmonic(degraded.inputs, degraded.mask)
             return jnp.concatenate([first_guess, degraded.mask], axis=-1)
         return degraded.inputs
 
@@ -171,7 +176,7 @@ class RestorationTask:
         return degraded.inputs * (1.0 - degraded.mask) + output * degraded.mask
 
     def _run(self, params: Any, collections: dict, degraded: degradations.Degraded) -> jax.Array:
-        """The network's output; for inpainting a correction of the pull-push fill."""
+        """The network's output; for inpainting a correction of the biharmonic fill."""
         variables = {"params": params, **collections}
         inputs = self._inputs(degraded)
         output = self.model.apply(variables, inputs).astype(jnp.float32)
@@ -387,7 +392,8 @@ class RestorationTask:
                 protocols["_rgb"] = ("rgb", self.scale)
         scores = {}
         for name, (channel, crop) in protocols.items():
-            scores[f"psnr{name}"] = image_quality.psnr(x, y, 255.0, channel, crop)
+            psnr = image_quality.psnr(x, y, 255.0, channel, crop)
+            scores[f"psnr{name}"] = jnp.minimum(psnr, MAX_PSNR)
             scores[f"ssim{name}"] = image_quality.ssim(x, y, 255.0, channel, crop)
         if self.inpainting:
             error = jnp.abs(x - y) / 255.0
