@@ -226,17 +226,33 @@ def run_main(
     return finish(start_main(args, devices), timeout)
 
 
-def train_tiny_runs(families, data_dir: str, cache_dir: str, tmp_path_factory) -> dict[str, str]:
-    """Workdirs of two-step runs of `families` (tiny configs, no held-out evaluation), by family:
-    trained models for the commands that use one."""
-    workdirs = {}
-    for family in families:
-        config = tiny_config(data_dir, cache_dir, family=family, num_train_steps=2)
-        config.eval_every_steps = 0
-        workdir = str(tmp_path_factory.mktemp(family))
-        train.train_and_evaluate(config, workdir)
-        workdirs[family] = workdir
-    return workdirs
+class TinyRuns:
+    """Workdirs of two-step runs (tiny configs, no held-out evaluation) by family, each trained
+    on first use and shared by every test of the worker process: trained models for the
+    commands that use one. Tests read them and write elsewhere."""
+
+    def __init__(self, data_dir: str, cache_dir: str, tmp_path_factory):
+        self.data_dir, self.cache_dir, self.tmp_path_factory = data_dir, cache_dir, tmp_path_factory
+        self.workdirs: dict[str, str] = {}
+
+    def __getitem__(self, family: str) -> str:
+        if family not in self.workdirs:
+            config = tiny_config(self.data_dir, self.cache_dir, family=family, num_train_steps=2)
+            config.eval_every_steps = 0
+            workdir = str(self.tmp_path_factory.mktemp(family))
+            train.train_and_evaluate(config, workdir)
+            self.workdirs[family] = workdir
+        return self.workdirs[family]
+
+    def get(self, name: str, default: str) -> str:
+        """The run of family `name`, or `default` where `name` is none (a stand-in for a
+        workdir without a run in the bad-input tests)."""
+        return self[name] if name in FAMILIES else default
+
+
+@pytest.fixture(scope="session")
+def tiny_runs(data_dir, cache_dir, tmp_path_factory) -> TinyRuns:
+    return TinyRuns(data_dir, cache_dir, tmp_path_factory)
 
 
 KEY = jax.random.key(0)  # for calling a task's functions directly

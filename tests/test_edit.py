@@ -16,20 +16,14 @@ from PIL import Image
 from cnngen_jax import images, inference, inversion
 from cnngen_jax.edit import attribute_direction, edit, edit_images
 from cnngen_jax.errors import UserError
-from tests.conftest import ROOT, VGG_WEIGHTS, train_tiny_runs
+from tests.conftest import ROOT, VGG_WEIGHTS
 
 FEW = inversion.Settings(steps=5, restarts=2, learning_rate=0.1)
 
 
 @pytest.fixture(scope="module")
-def runs(data_dir, cache_dir, tmp_path_factory) -> dict[str, str]:
-    """Two-step runs of an unconditional and a conditional GAN and of a VAE (16x16 grey)."""
-    return train_tiny_runs(("dcgan", "cdcgan", "vae"), data_dir, cache_dir, tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def loaded(runs) -> dict[str, inference.LoadedRun]:
-    return {family: inference.load_run(workdir) for family, workdir in runs.items()}
+def loaded(tiny_runs) -> dict[str, inference.LoadedRun]:
+    return {family: inference.load_run(tiny_runs[family]) for family in ("dcgan", "cdcgan", "vae")}
 
 
 def write_pngs(folder, pictures: np.ndarray, prefix: str = "image") -> list[str]:
@@ -82,7 +76,7 @@ def test_a_seed_gives_the_same_latents_and_each_image_is_projected_alone(loaded)
     np.testing.assert_allclose(invert(targets[:1], 0)[0], first[0], atol=1e-4)
 
 
-def test_a_vae_encodes_edits_and_decodes_through_the_command(runs, loaded, tmp_path):
+def test_a_vae_encodes_edits_and_decodes_through_the_command(tiny_runs, loaded, tmp_path):
     run = loaded["vae"]
     decoded = np.asarray(run.task.generate(run.state, jax.random.key(3), 8))
     inputs = write_pngs(tmp_path / "inputs", decoded[:2])
@@ -90,7 +84,7 @@ def test_a_vae_encodes_edits_and_decodes_through_the_command(runs, loaded, tmp_p
     group_b = write_pngs(tmp_path / "with", decoded[5:], prefix="b")
     out = tmp_path / "out"
     written, report = edit(
-        runs["vae"],
+        tiny_runs["vae"],
         inputs,
         str(out),
         attribute_a=[str(tmp_path / "without")],  # a directory
@@ -134,12 +128,12 @@ def test_latent_arithmetic_adds_the_mean_difference_at_each_strength(loaded):
 
 
 def test_a_conditional_gan_inverts_each_image_in_its_class_with_a_feature_loss(
-    runs, data_dir, tmp_path
+    tiny_runs, data_dir, tmp_path
 ):
     inputs = write_pngs(tmp_path / "in", np.zeros((2, 16, 16, 1)) - 0.5)
     settings = inversion.Settings(steps=20, restarts=2, learning_rate=0.1, feature_weight=0.01)
     _, report = edit(
-        runs["cdcgan"],
+        tiny_runs["cdcgan"],
         inputs,
         str(tmp_path / "out"),
         labels=[3, 5],
@@ -182,16 +176,18 @@ def input_file(folder, kind: str) -> str:
         ("dcgan", {"settings": {"restarts": 0}}, "--restarts=0 must be at least 1"),
     ],
 )
-def test_bad_input_names_the_setting_and_writes_nothing(runs, tmp_path, run, arguments, message):
+def test_bad_input_names_the_setting_and_writes_nothing(
+    tiny_runs, tmp_path, run, arguments, message
+):
     out = tmp_path / "out"
     if arguments.pop("full", False):
         out.mkdir()
         (out / "keep.txt").write_text("mine")
-    workdir = runs.get(run, str(tmp_path))
+    workdir = tiny_runs.get(run, str(tmp_path))
     if run == "no_checkpoint":
         workdir = str(tmp_path / "copy")
         os.mkdir(workdir)
-        shutil.copy(os.path.join(runs["dcgan"], "config.json"), workdir)
+        shutil.copy(os.path.join(tiny_runs["dcgan"], "config.json"), workdir)
     image = input_file(tmp_path, arguments.pop("input", "grey"))
     with pytest.raises(UserError, match=message):
         settings = inversion.Settings(**{"steps": 1, **arguments.pop("settings", {})})
@@ -199,10 +195,10 @@ def test_bad_input_names_the_setting_and_writes_nothing(runs, tmp_path, run, arg
     assert not out.exists() or [p.name for p in out.iterdir()] == ["keep.txt"]
 
 
-def test_the_command_exits_2_with_one_error_line(runs, tmp_path):
+def test_the_command_exits_2_with_one_error_line(tiny_runs, tmp_path):
     image = input_file(tmp_path, "missing")
     result = subprocess.run(
-        [sys.executable, "-m", "cnngen_jax.edit", f"--workdir={runs['dcgan']}",
+        [sys.executable, "-m", "cnngen_jax.edit", f"--workdir={tiny_runs['dcgan']}",
          f"--input={image}", f"--out={tmp_path / 'out'}"],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )  # fmt: skip

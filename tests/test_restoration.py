@@ -26,7 +26,7 @@ from cnngen_jax.restoration.resize import imresize
 from cnngen_jax.restoration.tiling import tiled
 from cnngen_jax.restore import restore_file, restore_image
 from cnngen_jax.tasks import create_task, restoration
-from tests.conftest import ROOT, VGG_WEIGHTS, init_state, tiny_config, train_tiny_runs
+from tests.conftest import ROOT, VGG_WEIGHTS, init_state, tiny_config
 
 
 def test_photographs_are_split_by_scene():
@@ -103,25 +103,19 @@ def test_super_resolution_protocol_matches_scikit_image(data_dir):
     assert {"test_psnr_y", "test_ssim_y", "test_psnr_rgb", "bicubic_psnr_rgb"} <= set(metrics)
 
 
-@pytest.fixture(scope="module")
-def runs(data_dir, cache_dir, tmp_path_factory) -> dict[str, str]:
-    """Two-step runs of a super-resolution and an inpainting model."""
-    return train_tiny_runs(("srresnet", "inpainting"), data_dir, cache_dir, tmp_path_factory)
-
-
 def photo(path, size=(20, 14), mode="RGB") -> str:
     pixels = np.random.default_rng(1).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
     Image.fromarray(pixels).convert(mode).save(path)
     return str(path)
 
 
-def test_super_resolution_of_a_users_image(runs, tmp_path):
+def test_super_resolution_of_a_users_image(tiny_runs, tmp_path):
     out = tmp_path / "out.png"
-    assert restore_file(runs["srresnet"], photo(tmp_path / "in.png"), str(out)) == (56, 80)
+    assert restore_file(tiny_runs["srresnet"], photo(tmp_path / "in.png"), str(out)) == (56, 80)
     with Image.open(out) as image:
         assert image.size == (80, 56) and image.mode == "RGB"
     grey = tmp_path / "grey_out.png"  # a greyscale file is converted to the model's channels
-    restore_file(runs["srresnet"], photo(tmp_path / "grey.png", mode="L"), str(grey))
+    restore_file(tiny_runs["srresnet"], photo(tmp_path / "grey.png", mode="L"), str(grey))
     assert Image.open(grey).size == (80, 56)
 
 
@@ -143,8 +137,8 @@ def test_tiles_give_the_whole_image_result():
     assert np.abs(too_little_context - whole).max() > 1e-2  # the test can tell
 
 
-def test_inpainting_fills_only_the_holes(runs, tmp_path):
-    run = inference.load_run(runs["inpainting"])
+def test_inpainting_fills_only_the_holes(tiny_runs, tmp_path):
+    run = inference.load_run(tiny_runs["inpainting"])
     image = np.random.default_rng(3).integers(0, 256, (20, 28, 3), dtype=np.uint8)
     mask = np.zeros((20, 28), bool)
     mask[5:12, 8:20] = True
@@ -166,30 +160,32 @@ def test_inpainting_fills_only_the_holes(runs, tmp_path):
         ("empty", {}, "config.json does not exist"),
     ],
 )
-def test_bad_input_names_the_setting_and_writes_nothing(runs, tmp_path, run, arguments, message):
+def test_bad_input_names_the_setting_and_writes_nothing(
+    tiny_runs, tmp_path, run, arguments, message
+):
     image = photo(tmp_path / "in.png", arguments.get("size", (20, 14)))
     if arguments.get("not_an_image"):
         (tmp_path / "in.png").write_text("not a PNG")
     mask = None
     if "mask" in arguments:
         mask = photo(tmp_path / "mask.png", arguments["mask"], mode="L")
-    workdir = runs.get(run, str(tmp_path))
+    workdir = tiny_runs.get(run, str(tmp_path))
     out = tmp_path / "out.png"
     with pytest.raises(UserError, match=message):
         restore_file(workdir, image, str(out), mask, arguments.get("step"), arguments.get("scale"))
     assert not out.exists()
 
 
-def test_the_command_exits_2_with_one_error_line(runs, tmp_path):
+def test_the_command_exits_2_with_one_error_line(tiny_runs, tmp_path):
     out = tmp_path / "out.png"
     result = subprocess.run(
-        [sys.executable, "-m", "cnngen_jax.restore", f"--workdir={runs['srresnet']}",
+        [sys.executable, "-m", "cnngen_jax.restore", f"--workdir={tiny_runs['srresnet']}",
          f"--input={photo(tmp_path / 'in.png')}", f"--output={out}", "--scale=3"],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().splitlines() == [
-        f"error: --scale=3, but the model in {runs['srresnet']} was trained to upscale x4"
+        f"error: --scale=3, but the model in {tiny_runs['srresnet']} was trained to upscale x4"
     ]
     assert not out.exists()
 

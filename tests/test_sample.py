@@ -13,23 +13,17 @@ from PIL import Image
 from cnngen_jax import data, export, images, inference, train
 from cnngen_jax.errors import UserError
 from cnngen_jax.sample import lerp, sample, slerp
-from tests.conftest import ROOT, tiny_config, train_tiny_runs
+from tests.conftest import ROOT, tiny_config
 
 
-@pytest.fixture(scope="module")
-def runs(data_dir, cache_dir, tmp_path_factory) -> dict[str, str]:
-    """Two-step runs of a conditional GAN and an unconditional VAE."""
-    return train_tiny_runs(("cdcgan", "vae"), data_dir, cache_dir, tmp_path_factory)
-
-
-def test_a_seed_gives_the_same_images_and_another_seed_others(runs, tmp_path):
-    written = sample(runs["vae"], str(tmp_path / "a"), num_images=9, seed=5)
+def test_a_seed_gives_the_same_images_and_another_seed_others(tiny_runs, tmp_path):
+    written = sample(tiny_runs["vae"], str(tmp_path / "a"), num_images=9, seed=5)
     assert {p.rsplit("/", 1)[1] for p in written} == {
         "samples.png", "interpolation_linear.png", "interpolation_slerp.png", "samples.npy",
         "metadata.json",
     }  # fmt: skip
-    sample(runs["vae"], str(tmp_path / "b"), num_images=9, seed=5)
-    sample(runs["vae"], str(tmp_path / "c"), num_images=9, seed=6)
+    sample(tiny_runs["vae"], str(tmp_path / "b"), num_images=9, seed=5)
+    sample(tiny_runs["vae"], str(tmp_path / "c"), num_images=9, seed=6)
     a, b, c = (np.load(tmp_path / name / "samples.npy") for name in "abc")
     assert a.shape == (9, 16, 16, 1) and a.dtype == np.uint8
     np.testing.assert_array_equal(a, b)
@@ -38,9 +32,9 @@ def test_a_seed_gives_the_same_images_and_another_seed_others(runs, tmp_path):
     assert metadata["step"] == 2 and metadata["seed"] == 5
 
 
-def test_a_conditional_model_draws_the_classes_asked(runs, tmp_path):
-    sample(runs["cdcgan"], str(tmp_path / "all"), num_images=10, seed=0, interpolation_steps=3)
-    sample(runs["cdcgan"], str(tmp_path / "threes"), num_images=10, seed=0, labels=[3])
+def test_a_conditional_model_draws_the_classes_asked(tiny_runs, tmp_path):
+    sample(tiny_runs["cdcgan"], str(tmp_path / "all"), num_images=10, seed=0, interpolation_steps=3)
+    sample(tiny_runs["cdcgan"], str(tmp_path / "threes"), num_images=10, seed=0, labels=[3])
     assert (tmp_path / "all" / "class_grid.png").is_file()
     every_class, threes = (np.load(tmp_path / n / "samples.npy") for n in ("all", "threes"))
     # The same latents: image 3 is class 3 in both; the others change with their class.
@@ -78,19 +72,21 @@ def test_slerp_keeps_to_the_great_circle_and_lerp_to_the_chord():
         ("cdcgan", {"full": True, "export": True}, "is not empty"),
     ],
 )
-def test_bad_input_names_the_setting_and_writes_nothing(runs, tmp_path, run, arguments, message):
+def test_bad_input_names_the_setting_and_writes_nothing(
+    tiny_runs, tmp_path, run, arguments, message
+):
     out = tmp_path / "out"
     if arguments.pop("full", False):
         out.mkdir()
         (out / "keep.txt").write_text("mine")
     with pytest.raises(UserError, match=message):
-        sample(runs.get(run, str(tmp_path)), str(out), **arguments)
+        sample(tiny_runs.get(run, str(tmp_path)), str(out), **arguments)
     assert not out.exists() or [p.name for p in out.iterdir()] == ["keep.txt"]
 
 
-def test_the_command_exits_2_with_one_error_line(runs, tmp_path):
+def test_the_command_exits_2_with_one_error_line(tiny_runs, tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "cnngen_jax.sample", f"--workdir={runs['vae']}",
+        [sys.executable, "-m", "cnngen_jax.sample", f"--workdir={tiny_runs['vae']}",
          f"--out={tmp_path / 'out'}", "--labels=1,x"],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
@@ -117,14 +113,14 @@ def _export(run: str, out, **arguments) -> dict:
 
 @pytest.mark.parametrize("family", ["cdcgan", "vae"])
 def test_an_export_is_a_tfds_dataset_and_an_image_folder_of_the_generator_images(
-    runs, tmp_path, family, data_dir, cache_dir
+    tiny_runs, tmp_path, family, data_dir, cache_dir
 ):
-    exported = _export(runs[family], tmp_path / "a")
+    exported = _export(tiny_runs[family], tmp_path / "a")
     source = exported["source"]
     stored = np.stack([source[i]["image"] for i in range(len(source))])
     assert stored.shape == (24, 16, 16, 1) and stored.dtype == np.uint8
     np.testing.assert_array_equal(stored, exported["folder"])
-    run = inference.load_run(runs[family])
+    run = inference.load_run(tiny_runs[family])
     labels = None
     if family == "cdcgan":
         labels = np.arange(24) % 10  # balanced: every class in turn
@@ -139,7 +135,7 @@ def test_an_export_is_a_tfds_dataset_and_an_image_folder_of_the_generator_images
     np.testing.assert_array_equal(stored, images.to_uint8(generated))
     metadata = json.loads((tmp_path / "a" / "metadata.json").read_text())
     assert metadata["step"] == 2 and metadata["seed"] == 1 and metadata["num_images"] == 24
-    assert metadata["workdir"] == runs[family] and metadata["date"]
+    assert metadata["workdir"] == tiny_runs[family] and metadata["date"]
 
     dataset = f"dir:{tmp_path / 'a'}"
     assert data.dataset_info(dataset).num_classes == (10 if family == "cdcgan" else None)
@@ -149,9 +145,9 @@ def test_an_export_is_a_tfds_dataset_and_an_image_folder_of_the_generator_images
     assert (tmp_path / "trained" / "checkpoints").is_dir()
 
 
-def test_an_export_repeats_under_its_seed_and_draws_the_labels_asked(runs, tmp_path):
-    a = _export(runs["cdcgan"], tmp_path / "a", labels=[3, 5])
-    b = _export(runs["cdcgan"], tmp_path / "b", labels=[3, 5])
+def test_an_export_repeats_under_its_seed_and_draws_the_labels_asked(tiny_runs, tmp_path):
+    a = _export(tiny_runs["cdcgan"], tmp_path / "a", labels=[3, 5])
+    b = _export(tiny_runs["cdcgan"], tmp_path / "b", labels=[3, 5])
     assert [p.read_bytes() for p in a["pngs"]] == [p.read_bytes() for p in b["pngs"]]
     for i in range(24):  # the same records (the ArrayRecord file's header is not byte-stable)
         np.testing.assert_array_equal(a["source"][i]["image"], b["source"][i]["image"])

@@ -28,7 +28,6 @@ from tests.conftest import (
     random_vgg_weights,
     reference,
     tiny_config,
-    train_tiny_runs,
 )
 
 
@@ -156,11 +155,9 @@ def test_losses_match_pytorch_fast_neural_style(data_dir, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def workdir(data_dir, cache_dir, tmp_path_factory) -> str:
+def workdir(tiny_runs) -> str:
     """A two-step style-transfer run."""
-    return train_tiny_runs(("style_transfer",), data_dir, cache_dir, tmp_path_factory)[
-        "style_transfer"
-    ]
+    return tiny_runs["style_transfer"]
 
 
 @pytest.fixture(scope="module")
