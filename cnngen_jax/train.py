@@ -123,6 +123,7 @@ def build_run(config: ml_collections.ConfigDict) -> Run:
     parallel.check_batch_size(config.batch_size, mesh)
     data_dir = data.resolve_data_dir(config.data_dir)
     spec = data.get_spec(config.dataset)
+    data.check_crop(config.dataset, config.image_size)
     task = tasks.create_task(config, data.dataset_info(config.dataset))  # checks its settings
     if jax.process_index() == 0:
         data.ensure_prepared(config.dataset, data_dir)

@@ -17,7 +17,7 @@ from PIL import Image
 from skimage.color import rgb2ycbcr
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from cnngen_jax import checkpoint, data, inference
+from cnngen_jax import checkpoint, data, inference, train
 from cnngen_jax.data import photos, pipeline
 from cnngen_jax.errors import UserError
 from cnngen_jax.models import get_model, vgg
@@ -36,6 +36,15 @@ def test_photographs_are_split_by_scene():
     assert {"motorcycle_left", "motorcycle_right"} <= train_names  # one scene, one side
     for _, image in photos.read_split("test"):
         assert image.dtype == np.uint8 and image.shape[-1] == 3
+
+
+def test_a_crop_larger_than_a_training_photograph_stops_before_the_run_writes(data_dir, tmp_path):
+    shortest = min(min(image.shape[:2]) for _, image in photos.read_split("train"))
+    assert data.get_spec("photos").shortest_train_side == shortest
+    config = tiny_config(data_dir, family="srresnet", image_size=shortest + 1)
+    with pytest.raises(UserError, match=f"image_size={shortest + 1} is larger than"):
+        train.train_and_evaluate(config, str(tmp_path / "run"))
+    assert not (tmp_path / "run").exists()
 
 
 def crops(data_dir: str, image_size: int, state=None, count: int = 2) -> list[np.ndarray]:

@@ -35,6 +35,9 @@ class DatasetSpec:
     # evaluation whole images, one at a time; nothing is resized.
     variable_size: bool = False
     image_feature: str = "image"  # the feature holding the image (DIV2K's is "hr")
+    # The shortest side of the training split's images, where known: a larger image_size crop
+    # is refused before a run writes anything, not at its first batch.
+    shortest_train_side: int | None = None
 
 
 DATASETS: dict[str, DatasetSpec] = {
@@ -47,7 +50,14 @@ DATASETS: dict[str, DatasetSpec] = {
     "celeb_a": DatasetSpec("celeb_a", "train", "test", 3, None, center_crop=108),
     # Restoration: real photographs at their own sizes, and 256x256 scenes for inpainting.
     "photos": DatasetSpec(
-        "cnngen_photos", "train", "test", 3, None, embedded=True, variable_size=True
+        "cnngen_photos",
+        "train",
+        "test",
+        3,
+        None,
+        embedded=True,
+        variable_size=True,
+        shortest_train_side=427,  # the rocket, 427 x 640
     ),
     # DIV2K's 800 / 100 2K-resolution images (Agustsson & Timofte 2017); only the HR images are
     # read, low-resolution inputs are made by the task's degradation.
@@ -132,6 +142,17 @@ def open_source(name: str, split: str, data_dir: str) -> Sequence[dict[str, Any]
             f"then copy the directory here or point --config.data_dir at it. "
             f"(TFDS said: {type(error).__name__}: {str(error).splitlines()[0]})"
         ) from None
+
+
+def check_crop(name: str, image_size: int) -> None:
+    """A UserError if `image_size` crops cannot be cut from every training image of `name`."""
+    side = get_spec(name).shortest_train_side
+    if side is not None and image_size > side:
+        raise UserError(
+            f"image_size={image_size} is larger than the shortest side ({side} pixels) of the "
+            f"training images of {name!r} (config.dataset); set --config.image_size to {side} "
+            "or less"
+        )
 
 
 def dataset_info(name: str) -> DatasetInfo:
