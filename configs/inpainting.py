@@ -39,6 +39,9 @@ def photos() -> ml_collections.ConfigDict:
     config.discriminator.spectral_norm = True
     config.gan_loss = "hinge"
     config.optimizer.learning_rate = 5e-4  # 1e-3 and 2e-3 diverged within 1000 steps
+    # Decayed to 0: at a constant 5e-4 the correction stayed at the fill's hole L1 (0.0385 at
+    # step 1000); decayed, it learns one (0.0376 against the biharmonic baseline's 0.0386).
+    config.optimizer.schedule = "cosine"
     config.num_train_steps = 1000
     config.log_every_steps = 100
     config.sample_every_steps = 500
