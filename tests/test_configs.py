@@ -7,13 +7,12 @@ import contextlib
 import importlib
 import os
 
-import jax
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
 from cnngen_jax import checkpoint, data, parallel, train
-from tests.conftest import FAMILIES, ROOT
+from tests.conftest import FAMILIES, ROOT, one_device
 
 CONFIGS = sorted(
     name[:-3]
@@ -79,11 +78,8 @@ def photographs(builder, split: str, **kwargs) -> list[dict]:
 
 
 @pytest.mark.parametrize("name,preset", other_presets())
-def test_preset_trains_two_steps(name, preset, data_dir, cache_dir, tmp_path, monkeypatch):
-    # On one device: the contract tests check the devices, this test the settings (one device
-    # compiles ~25% faster than eight).
-    make_mesh = parallel.make_mesh
-    monkeypatch.setattr(parallel, "make_mesh", lambda devices=None: make_mesh(jax.devices()[:1]))
+def test_preset_trains_two_steps(name, preset, data_dir, cache_dir, tmp_path):
+    # On one device: the contract tests check the devices, this test the settings.
     config = config_file(name).get_config(preset)  # as FILE:PRESET
     config.batch_size = 8
     for networks in (config.model, config.get("discriminator", {})):
@@ -100,7 +96,7 @@ def test_preset_trains_two_steps(name, preset, data_dir, cache_dir, tmp_path, mo
         policy=tfds.testing.MockPolicy.USE_CODE,
         as_data_source_fn=photographs if data.get_spec(config.dataset).variable_size else None,
     )
-    with mock if catalog else contextlib.nullcontext():
+    with mock if catalog else contextlib.nullcontext(), one_device():
         run = train.build_run(config)  # the trainer's own pieces, without writing a workdir
         state = train.initial_state(run)
         step = train.jit_train_step(run)

@@ -10,7 +10,7 @@ import pytest
 
 from cnngen_jax import data, parallel, train
 from cnngen_jax.tasks import create_task
-from tests.conftest import FAMILIES, init_state, run_steps, tiny_config
+from tests.conftest import FAMILIES, init_state, one_device, run_steps, tiny_config
 
 TIMING = {"steps_per_sec", "images_per_sec"}
 
@@ -73,10 +73,11 @@ def test_a_resumed_run_logs_what_an_uninterrupted_one_does(family, data_dir, cac
     config = tiny_config(data_dir, cache_dir, family=family, **settings)
     config.checkpoint_every_steps = config.sample_every_steps = 2
     config.eval_every_steps = 0
-    train.train_and_evaluate(config, str(tmp_path))
-    uninterrupted = read_metrics(tmp_path)
-    shutil.rmtree(tmp_path / "checkpoints" / "4")  # as if stopped after the save at step 2
-    train.train_and_evaluate(config, str(tmp_path))
+    with one_device():  # the devices are checked above; here the state and the data order
+        train.train_and_evaluate(config, str(tmp_path))
+        uninterrupted = read_metrics(tmp_path)
+        shutil.rmtree(tmp_path / "checkpoints" / "4")  # as if stopped after the save at step 2
+        train.train_and_evaluate(config, str(tmp_path))
     resumed = read_metrics(tmp_path)
     assert [m["step"] for m in resumed] == [1, 2, 3, 4]
     for a, b in zip(uninterrupted, resumed, strict=True):

@@ -161,8 +161,6 @@ BAD_INPUTS = {
         "needs class labels",
     ),
     "unknown preset": (["--config=configs/dcgan.py:imagenet"], "unknown preset 'imagenet'"),
-    "no seeds": (["--config.num_seeds=0"], "num_seeds"),
-    "other seed count than the checkpoint's": (["--config.num_seeds=2"], "num_seeds: 1 -> 2"),
 }  # fmt: skip
 
 

@@ -13,7 +13,7 @@ from PIL import Image
 from cnngen_jax import data, export, images, inference, train
 from cnngen_jax.errors import UserError
 from cnngen_jax.sample import lerp, sample, slerp
-from tests.conftest import ROOT, tiny_config
+from tests.conftest import ROOT, one_device, tiny_config
 
 
 def test_a_seed_gives_the_same_images_and_another_seed_others(tiny_runs, tmp_path):
@@ -141,7 +141,8 @@ def test_an_export_is_a_tfds_dataset_and_an_image_folder_of_the_generator_images
     assert data.dataset_info(dataset).num_classes == (10 if family == "cdcgan" else None)
     config = tiny_config(data_dir, cache_dir, family, dataset=dataset, num_train_steps=2)
     config.eval_every_steps = 0
-    train.train_and_evaluate(config, str(tmp_path / "trained"))
+    with one_device():
+        train.train_and_evaluate(config, str(tmp_path / "trained"))
     assert (tmp_path / "trained" / "checkpoints").is_dir()
 
 

@@ -11,7 +11,7 @@ from cnngen_jax import checkpoint, parallel, train, transfer
 from cnngen_jax.data import DatasetInfo
 from cnngen_jax.errors import UserError
 from cnngen_jax.tasks import create_task
-from tests.conftest import init_state, tiny_config
+from tests.conftest import init_state, one_device, tiny_config
 
 DIGITS = DatasetInfo("digits", 1, 10)
 
@@ -74,7 +74,8 @@ def test_init_from_mistakes_name_the_setting(data_dir, cache_dir, tmp_path):
 def test_fine_tuning_on_other_data_with_frozen_discriminator_blocks(data_dir, cache_dir, tmp_path):
     source_dir, tuned_dir = tmp_path / "digits", tmp_path / "fashion"
     config = tiny_config(data_dir, cache_dir, num_train_steps=2, checkpoint_every_steps=2)
-    train.train_and_evaluate(config, str(source_dir))
+    with one_device():
+        train.train_and_evaluate(config, str(source_dir))
     tuned = tiny_config(
         str(tmp_path / "tfds"),
         cache_dir,
@@ -84,7 +85,8 @@ def test_fine_tuning_on_other_data_with_frozen_discriminator_blocks(data_dir, ca
         init_from=str(source_dir),
         freeze_d_blocks=2,
     )
-    with tfds.testing.mock_data(num_examples=40, policy=tfds.testing.MockPolicy.USE_CODE):
+    mock_data = tfds.testing.mock_data(num_examples=40, policy=tfds.testing.MockPolicy.USE_CODE)
+    with mock_data, one_device():
         train.train_and_evaluate(tuned, str(tuned_dir))
     before = checkpoint.read_state(str(source_dir))[1]
     after = checkpoint.read_state(str(tuned_dir))[1]

@@ -23,7 +23,7 @@ from cnngen_jax.tasks.vae import (
     importance_weighted_nll,
     log_likelihood,
 )
-from tests.conftest import KEY, init_state, run_main, tiny_config, tiny_flags
+from tests.conftest import KEY, init_state, one_device, run_main, tiny_config, tiny_flags
 
 DIGITS = DatasetInfo("digits", 1, 10)
 
@@ -264,7 +264,8 @@ def test_training_improves_the_test_elbo(tmp_path, data_dir, cache_dir):
         checkpoint_every_steps=40,
         log_every_steps=10,
     )
-    scalars = train.train_and_evaluate(config, str(tmp_path))
+    with one_device():
+        scalars = train.train_and_evaluate(config, str(tmp_path))
     assert scalars["loss"] == pytest.approx(scalars["nelbo"])  # beta = 1 without warm-up
     evals = [m for m in read_metrics(tmp_path) if "test_nelbo" in m]
     assert [m["step"] for m in evals] == [0, 10, 20, 30, 40]  # 0: before training
