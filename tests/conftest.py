@@ -90,7 +90,14 @@ VGG_WEIGHTS = random_vgg_weights("vgg19")
 
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory) -> str:
-    return str(tmp_path_factory.mktemp("xla_cache"))
+    """The persistent XLA cache of this session, shared by its xdist workers (each has its own
+    temporary directory below a common one): a program one worker compiled, the other reuses."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    path = root / "xla_cache"
+    path.mkdir(exist_ok=True)
+    return str(path)
 
 
 TINY = {
