@@ -100,7 +100,7 @@ def test_torch_reference_is_our_dcgan_and_iterates():
 def test_seed_scaling_reports_replica_throughput_against_one_seed(data_dir):
     settings = benchmark.Settings(repeats=2, min_window_s=0.01, data_dir=data_dir)
     with one_device():
-        result = benchmark_seeds.seed_scaling(f"{TINY_CASE}@model.g_width=8", [1, 2], settings)
+        result = benchmark_seeds.seed_scaling("vae-16-b16@model.width=8", [1, 2], settings)
     one, two = result["by_num_seeds"][1], result["by_num_seeds"][2]
     assert one["vs_separate_runs"] == pytest.approx(1.0)
     assert two["replica_images_per_s"] == pytest.approx(2 * 16 * two["steps_per_s"])

@@ -26,12 +26,13 @@ def test_each_replica_equals_a_separate_run_of_its_seed(family, overrides, data_
     config = tiny_config(data_dir, family=family, seed=SEED, num_seeds=NUM_SEEDS, **overrides)
     task = create_task(config, data.dataset_info("digits"))
     batches = training_batches(config, data_dir, task, 2)
-    device = jax.devices()[:1]
     stacked = jax.jit(functools.partial(train.fresh_state, task, config))()
-    stacked, stacked_metrics = run_steps(task, stacked, batches, device, SEED, NUM_SEEDS)
-    # The second replica (each separate run compiles a step of its own, so one is checked).
+    # The replicas on all eight devices (the batch sharded, as the trainer runs them), against
+    # the second replica's seed run alone on one device (each separate run compiles a step of
+    # its own, so one is checked).
+    stacked, stacked_metrics = run_steps(task, stacked, batches, jax.devices(), SEED, NUM_SEEDS)
     seed = replicas.seeds(SEED, NUM_SEEDS)[1]
-    alone, metrics = run_steps(task, init_state(task, seed), batches, device, seed)
+    alone, metrics = run_steps(task, init_state(task, seed), batches, jax.devices()[:1], seed)
     for step_metrics, step_stacked in zip(metrics, stacked_metrics, strict=True):
         for key, value in step_metrics.items():
             np.testing.assert_allclose(step_stacked[key][1], value, rtol=1e-4, atol=1e-6)
@@ -62,7 +63,8 @@ def test_spectral_norm_vectors_step_per_replica_under_vmap():
 def test_a_run_of_seeds_logs_draws_and_resumes_per_replica(data_dir, cache_dir, tmp_path):
     config = tiny_config(data_dir, cache_dir, num_seeds=2, seed=3, num_train_steps=4)
     config.checkpoint_every_steps = config.sample_every_steps = 2
-    train.train_and_evaluate(config, str(tmp_path))
+    with one_device():  # eight devices: above
+        train.train_and_evaluate(config, str(tmp_path))
     uninterrupted = read_metrics(tmp_path)
     line = uninterrupted[-1]
     losses = [line["g_loss/seed_3"], line["g_loss/seed_4"]]
@@ -74,7 +76,8 @@ def test_a_run_of_seeds_logs_draws_and_resumes_per_replica(data_dir, cache_dir, 
     ]
 
     (tmp_path / "checkpoints" / "4").rename(tmp_path / "step4")  # as if stopped after step 2
-    train.train_and_evaluate(config, str(tmp_path))
+    with one_device():
+        train.train_and_evaluate(config, str(tmp_path))
     assert read_metrics(tmp_path) == uninterrupted
 
     # Each replica loads as a run of its own, by seed.
