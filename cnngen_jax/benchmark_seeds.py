@@ -17,19 +17,21 @@ import shlex
 import sys
 from typing import Any
 
-from cnngen_jax import benchmark
+from cnngen_jax import benchmark, cli
+from cnngen_jax.errors import UserError
 
 DEFAULT_CASES = ("dcgan-32-b64", "vae-32-b64")
 DEFAULT_SEEDS = (1, 4, 8)
 
 
 def seed_scaling(spec: str, counts: list[int], settings: benchmark.Settings) -> dict[str, Any]:
-    """Steps/s, replica-images/s and the speed-up over separate runs, for each K in `counts`."""
+    """Steps/s, replica-images/s and the speed-up over separate runs, for each K in `counts`
+    (the first is the baseline: K = 1, as `seed_counts` orders them)."""
     trainers = {}
     for count in counts:
         config = benchmark.case_config(spec, settings.data_dir)
         if config is None:
-            raise SystemExit(f"error: case {spec!r} has no config file")
+            raise UserError(f"case {spec!r} (--cases) has no config file")
         config.num_seeds = count
         trainers[count] = benchmark.JaxTrainer(config)
     runners = {f"num_seeds={count}": trainer.run for count, trainer in trainers.items()}
@@ -62,6 +64,18 @@ def format_rows(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def seed_counts(flag: str) -> list[int]:
+    """The K of `--num_seeds=1,4,8`, with K = 1 (the separate runs' rate) first, or a
+    UserError."""
+    try:
+        counts = sorted({int(count) for count in flag.split(",") if count})
+    except ValueError:
+        raise UserError(f"--num_seeds={flag} must be whole numbers, e.g. 1,4,8") from None
+    if not counts or counts[0] < 1:
+        raise UserError(f"--num_seeds={flag} must be numbers of at least 1, e.g. 1,4,8")
+    return counts if counts[0] == 1 else [1, *counts]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m cnngen_jax.benchmark_seeds")
     parser.add_argument("--cases", default=",".join(DEFAULT_CASES))
@@ -71,9 +85,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default="bench_seeds.json")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     settings = benchmark.Settings(repeats=args.repeats, data_dir=args.data_dir)
-    counts = [int(count) for count in args.num_seeds.split(",")]
     load_before = os.getloadavg()
-    results = [seed_scaling(spec, counts, settings) for spec in args.cases.split(",") if spec]
+    with cli.reported_errors():
+        counts = seed_counts(args.num_seeds)
+        results = [seed_scaling(spec, counts, settings) for spec in args.cases.split(",") if spec]
     report = {
         "command": shlex.join([sys.executable, "-m", "cnngen_jax.benchmark_seeds", *sys.argv[1:]]),
         "machine": benchmark.machine_info(with_torch=False),

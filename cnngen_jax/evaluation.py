@@ -243,7 +243,7 @@ class Evaluator:
     def _reference_key(self, split: str, num_real: int) -> dict[str, Any]:
         """Everything that determines the real statistics: the cache key of a reference."""
         return {
-            "dataset": self.dataset,
+            "dataset": data.fingerprint(self.dataset),
             "split": split,
             "image_size": self.image_size,
             "num_real": num_real,

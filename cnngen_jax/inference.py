@@ -65,7 +65,8 @@ class LoadedRun:
 def load_run(workdir: str, step: int | None = None, seed: int | None = None) -> LoadedRun:
     """The run in `workdir` at `step` (default: its latest complete checkpoint), on the default
     device. A run of several seeds (`config.num_seeds`) gives the replica of `seed` (default:
-    its first, `config.seed`). Opens config.json and the checkpoint only, never the dataset."""
+    its first, `config.seed`). Opens config.json and the checkpoint only, never the dataset
+    (of a `dir:PATH` dataset, its metadata for the channels and classes)."""
     config = load_run_config(workdir)
     replica_seeds = replicas.seeds(config.seed, config.num_seeds)
     seed = config.seed if seed is None else seed

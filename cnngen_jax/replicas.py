@@ -3,11 +3,14 @@
 The K replicas (seeds `seed` ... `seed + K - 1`) are the task's own train state stacked along a
 new leading axis and stepped by `jax.vmap` over the state and the keys, every replica seeing the
 same batches. Everything with state (parameters, optimizer moments, BatchNorm statistics,
-spectral-norm vectors, the EMA generator) is per replica, so replica i computes what a separate
-run with seed `seed + i` and the same batches would. With K = 1 nothing is stacked: the state,
-the checkpoints and every command that reads them stay as they were.
+spectral-norm vectors, the EMA generator) is per replica, so replica i initialises and trains
+as a separate run with seed `seed + i` would on the same batches. With K = 1 nothing is
+stacked: the state, the checkpoints and every command that reads them stay as they were.
 
-Only the data order is shared: it follows `config.seed`, as the batches are common to all.
+Shared on purpose: the data order (it follows `config.seed`, as the batches are common to all),
+and the keys of the sample pictures and the held-out evaluation (those of `config.seed`), so
+that the replicas' pictures and metrics compare models, not noise draws. A non-finite metric in
+any replica stops the run (it names the seed), as it would stop a separate run.
 """
 
 from collections.abc import Callable

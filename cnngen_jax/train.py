@@ -118,6 +118,7 @@ class Run:
 def build_run(config: ml_collections.ConfigDict) -> Run:
     """Validates the settings, prepares embedded data and builds the task; writes no workdir."""
     validate(config)
+    config.dataset = data.absolute(config.dataset)  # recorded so in config.json
     configure_compilation_cache(config.compilation_cache_dir)
     mesh = parallel.make_mesh()
     parallel.check_batch_size(config.batch_size, mesh)

@@ -10,6 +10,7 @@ import pytest
 
 from cnngen_jax import benchmark, benchmark_seeds
 from cnngen_jax.configs import dcgan
+from cnngen_jax.errors import UserError
 from cnngen_jax.models import get_model
 from tests.conftest import one_device, reference
 
@@ -108,3 +109,6 @@ def test_seed_scaling_reports_replica_throughput_against_one_seed(data_dir):
         two["replica_images_per_s"] / one["replica_images_per_s"]
     )
     assert "| 2 |" in benchmark_seeds.format_rows([result])
+    assert benchmark_seeds.seed_counts("8,4,4") == [1, 4, 8]  # separate runs: K = 1, always
+    with pytest.raises(UserError, match="--num_seeds=0,2 must be numbers of at least 1"):
+        benchmark_seeds.seed_counts("0,2")

@@ -2,6 +2,7 @@
 the interpolation paths, and bad input."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -113,7 +114,7 @@ def _export(run: str, out, **arguments) -> dict:
 
 @pytest.mark.parametrize("family", ["cdcgan", "vae"])
 def test_an_export_is_a_tfds_dataset_and_an_image_folder_of_the_generator_images(
-    tiny_runs, tmp_path, family, data_dir, cache_dir
+    tiny_runs, tmp_path, family, data_dir, cache_dir, monkeypatch
 ):
     exported = _export(tiny_runs[family], tmp_path / "a")
     source = exported["source"]
@@ -137,13 +138,16 @@ def test_an_export_is_a_tfds_dataset_and_an_image_folder_of_the_generator_images
     assert metadata["step"] == 2 and metadata["seed"] == 1 and metadata["num_images"] == 24
     assert metadata["workdir"] == tiny_runs[family] and metadata["date"]
 
-    dataset = f"dir:{tmp_path / 'a'}"
+    dataset = "dir:a"  # relative to the current directory, recorded as an absolute path
+    monkeypatch.chdir(tmp_path)
     assert data.dataset_info(dataset).num_classes == (10 if family == "cdcgan" else None)
     config = tiny_config(data_dir, cache_dir, family, dataset=dataset, num_train_steps=2)
     config.eval_every_steps = 0
     with one_device():
         train.train_and_evaluate(config, str(tmp_path / "trained"))
     assert (tmp_path / "trained" / "checkpoints").is_dir()
+    recorded = json.loads((tmp_path / "trained" / "config.json").read_text())["dataset"]
+    assert recorded == f"dir:{os.path.realpath(tmp_path / 'a')}"
 
 
 def test_an_export_repeats_under_its_seed_and_draws_the_labels_asked(tiny_runs, tmp_path):
@@ -154,6 +158,8 @@ def test_an_export_repeats_under_its_seed_and_draws_the_labels_asked(tiny_runs, 
         np.testing.assert_array_equal(a["source"][i]["image"], b["source"][i]["image"])
     assert a["folder_labels"] == ["3", "5"] * 12
     assert [a["source"][i]["label"] for i in range(24)] == [3, 5] * 12
+    # Two exports of the same images are two datasets to the statistics caches.
+    assert data.fingerprint(f"dir:{tmp_path / 'a'}") != data.fingerprint(f"dir:{tmp_path / 'b'}")
 
 
 def test_a_bad_directory_dataset_names_the_setting(tmp_path):

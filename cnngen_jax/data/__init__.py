@@ -12,6 +12,7 @@ Every dataset is read through `tfds.data_source` (ArrayRecord random access); se
 """
 
 import dataclasses
+import hashlib
 import os
 import re
 from collections.abc import Sequence
@@ -84,6 +85,30 @@ def file_name(name: str) -> str:
     """Dataset `name` as one file-name component, for caches named after it (a `dir:PATH`
     dataset's name holds slashes)."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+
+
+def absolute(name: str) -> str:
+    """`name` with a `dir:PATH` dataset's PATH made absolute (and real), as a run records it:
+    its workdir is then used the same from any directory."""
+    if not name.startswith(DIRECTORY_PREFIX):
+        return name
+    path = os.path.expanduser(name.removeprefix(DIRECTORY_PREFIX))
+    return DIRECTORY_PREFIX + os.path.realpath(path)
+
+
+def fingerprint(name: str) -> str:
+    """What identifies the contents of dataset `name` for caches of statistics computed from it:
+    the name of a catalog or embedded dataset; for `dir:PATH`, also the size and modification
+    time of each of its files, so another export into the same place is another dataset."""
+    if not name.startswith(DIRECTORY_PREFIX):
+        return name
+    directory = os.fspath(_directory_builder(name).data_dir)
+    files = sorted(
+        (entry.name, entry.stat().st_size, entry.stat().st_mtime_ns)
+        for entry in os.scandir(directory)
+        if entry.is_file()
+    )
+    return f"{name}:{hashlib.sha256(repr(files).encode()).hexdigest()[:16]}"
 
 
 def get_spec(name: str) -> DatasetSpec:
@@ -206,5 +231,17 @@ def _directory_spec(name: str) -> DatasetSpec:
         train_split="train",
         test_split="test" if "test" in splits else "train",
         channels=features["image"].shape[-1],
-        num_classes=features["label"].num_classes if "label" in features else None,
+        num_classes=_num_classes(name, features.get("label")),
     )
+
+
+def _num_classes(name: str, label: Any) -> int | None:
+    """The classes of a `dir:` dataset's `label` feature (None without one)."""
+    if label is None:
+        return None
+    if not hasattr(label, "num_classes"):
+        raise UserError(
+            f"dataset {name!r} (config.dataset) has a 'label' feature that is not a TFDS "
+            f"ClassLabel ({type(label).__name__}); class labels must be ClassLabel integers"
+        )
+    return label.num_classes

@@ -209,7 +209,7 @@ def cache_path(cache_dir: str, dataset: str, image_size: int, settings: Classifi
     """Where the weights for these settings live; the name carries a hash of everything that
     determines them (the library version stands for the architecture)."""
     key = {
-        "dataset": dataset,
+        "dataset": data.fingerprint(dataset),
         "image_size": image_size,
         "settings": dataclasses.asdict(settings),
         "cnngen_jax": cnngen_jax.__version__,

@@ -317,17 +317,21 @@ class StyleTransferTask:
     ) -> dict[str, np.ndarray]:
         """Held-out content and style losses (and their sum), on image_size centre crops of the
         first `eval_images` held-out images (0: all): comparable to the training losses."""
-        totals: dict[str, float] = {}
-        seen = 0
+        totals: dict[str, float] = {"count": 0.0}
         for batch in batches():
-            if self.eval_images and seen >= self.eval_images:
-                break
-            seen += batch["image"].shape[0]
+            mask = batch["mask"]
+            if self.eval_images:  # padding rows and images past eval_images weigh 0
+                remaining = self.eval_images - totals["count"]
+                if remaining <= 0:
+                    break
+                mask = mask * (jnp.arange(mask.shape[0]) < remaining)
             # Cropped before the jitted sums: one compilation for photographs of every size.
-            crops = {**batch, "image": centre_crop(batch["image"], self.image_size)}
+            crops = {**batch, "mask": mask, "image": centre_crop(batch["image"], self.image_size)}
             for name, value in parallel.to_host(self._eval_sums(state, crops)).items():
                 totals[name] = totals.get(name, 0.0) + float(value)
         count = totals.pop("count")
+        if not count:
+            raise UserError("the held-out split has no images to evaluate the style transfer on")
         means = {name: total / count for name, total in totals.items()}
         means["test_loss"] = means["test_content_loss"] + means["test_style_loss"]
         return {name: np.asarray(value) for name, value in means.items()}
