@@ -2,6 +2,7 @@
 row-major), PNG files, and one's own images read for the commands that take them."""
 
 import math
+import os
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -58,3 +59,32 @@ def pixels(image: Image.Image, channels: int) -> np.ndarray:
     """uint8 (H, W, channels): greyscale for 1 channel, RGB for 3."""
     converted = image.convert("L" if channels == 1 else "RGB")
     return np.asarray(converted).reshape(image.height, image.width, channels)
+
+
+def output_format(output_path: str) -> str:
+    """The PIL format `output_path`'s extension names, or a UserError naming --output: checked
+    before a command does its work."""
+    if not os.path.isdir(os.path.dirname(os.path.abspath(output_path))):
+        raise UserError(f"--output={output_path}: its directory does not exist")
+    extension = os.path.splitext(output_path)[1].lower()
+    image_format = Image.registered_extensions().get(extension)
+    if image_format not in Image.SAVE:
+        raise UserError(f"--output={output_path}: PIL cannot write {extension!r} files; use .png")
+    return image_format
+
+
+def save_image(image: np.ndarray, output_path: str, image_format: str) -> None:
+    """Writes `image` to a temporary file beside `output_path`, then renames it: an existing
+    output is replaced whole or not at all."""
+    folder, name = os.path.split(os.path.abspath(output_path))
+    temporary = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
+    try:
+        Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(
+            temporary, format=image_format
+        )
+        os.replace(temporary, output_path)
+    except (OSError, ValueError, KeyError) as error:
+        raise UserError(f"cannot write --output={output_path} ({error})") from None
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)

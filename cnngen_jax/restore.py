@@ -14,18 +14,16 @@ data; nothing is written unless the restoration succeeds. From a notebook:
     bigger = restore_image(run, pixels(Image.open("photo.png"), run.task.channels))
 """
 
-import os
 import types
 
 import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
-from PIL import Image
 
 from cnngen_jax import cli, inference
 from cnngen_jax.data.pipeline import to_float
 from cnngen_jax.errors import UserError
-from cnngen_jax.images import pixels, read_image
+from cnngen_jax.images import output_format, pixels, read_image, save_image
 from cnngen_jax.restoration.degradations import to_8bit
 from cnngen_jax.restoration.tiling import tiled
 from cnngen_jax.tasks.restoration import RestorationTask
@@ -117,11 +115,7 @@ def restore_file(
     output's (height, width)."""
     if tile < 0:
         raise UserError(f"--tile={tile} must be 0 (whole image) or a tile side in pixels")
-    if not os.path.isdir(os.path.dirname(os.path.abspath(output_path))):
-        raise UserError(f"--output={output_path}: its directory does not exist")
-    extension = os.path.splitext(output_path)[1].lower()
-    if Image.registered_extensions().get(extension) not in Image.SAVE:
-        raise UserError(f"--output={output_path}: PIL cannot write {extension!r} files; use .png")
+    image_format = output_format(output_path)
     image = read_image(input_path, "--input")  # unreadable files fail before the model loads
     mask = None if mask_path is None else pixels(read_image(mask_path, "--mask"), 1)[..., 0] > 127
     run = inference.load_run(workdir, step)
@@ -131,10 +125,7 @@ def restore_file(
             f"--scale={scale}, but the model in {workdir} was trained to upscale x{task.scale}"
         )
     restored = restore_image(run, pixels(image, task.channels), mask, tile)
-    try:
-        Image.fromarray(restored[..., 0] if restored.shape[-1] == 1 else restored).save(output_path)
-    except (OSError, ValueError, KeyError) as error:
-        raise UserError(f"cannot write --output={output_path} ({error})") from None
+    save_image(restored, output_path, image_format)
     return restored.shape[0], restored.shape[1]
 
 

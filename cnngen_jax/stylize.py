@@ -14,18 +14,16 @@ was. From a notebook:
     styled = stylize_image(run, pixels(Image.open("photo.jpg"), run.task.channels))
 """
 
-import os
 import types
 
 import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
-from PIL import Image
 
 from cnngen_jax import cli, inference
 from cnngen_jax.data.pipeline import to_float
 from cnngen_jax.errors import UserError
-from cnngen_jax.images import pixels, read_image
+from cnngen_jax.images import output_format, pixels, read_image, save_image
 from cnngen_jax.restoration.degradations import to_8bit
 from cnngen_jax.tasks.style import StyleTransferTask
 
@@ -65,44 +63,16 @@ def stylize_image(run: inference.LoadedRun, image: np.ndarray) -> np.ndarray:
     return np.asarray(to_8bit(styled)[0], np.uint8)
 
 
-def _output_format(output_path: str) -> str:
-    """The PIL format `output_path`'s extension names, or a UserError."""
-    if not os.path.isdir(os.path.dirname(os.path.abspath(output_path))):
-        raise UserError(f"--output={output_path}: its directory does not exist")
-    extension = os.path.splitext(output_path)[1].lower()
-    image_format = Image.registered_extensions().get(extension)
-    if image_format not in Image.SAVE:
-        raise UserError(f"--output={output_path}: PIL cannot write {extension!r} files; use .png")
-    return image_format
-
-
-def _save(image: np.ndarray, output_path: str, image_format: str) -> None:
-    """Writes `image` to a temporary file beside `output_path`, then renames it: an existing
-    output is replaced whole or not at all."""
-    folder, name = os.path.split(os.path.abspath(output_path))
-    temporary = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
-    try:
-        Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(
-            temporary, format=image_format
-        )
-        os.replace(temporary, output_path)
-    except (OSError, ValueError, KeyError) as error:
-        raise UserError(f"cannot write --output={output_path} ({error})") from None
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-
-
 def stylize_file(
     workdir: str, input_path: str, output_path: str, step: int | None = None
 ) -> tuple[int, int]:
     """Stylises `input_path` into `output_path` (written last, only on success); returns the
     output's (height, width)."""
-    image_format = _output_format(output_path)
+    image_format = output_format(output_path)
     image = read_image(input_path, "--input")  # unreadable files fail before the model loads
     run = inference.load_run(workdir, step)
     styled = stylize_image(run, pixels(image, stylist(run).channels))
-    _save(styled, output_path, image_format)
+    save_image(styled, output_path, image_format)
     return styled.shape[0], styled.shape[1]
 
 
