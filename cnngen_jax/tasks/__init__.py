@@ -117,6 +117,33 @@ def init_network(
     return NetState(params, variables, optimizer.init(params))
 
 
+# Pictures of the image-to-image tasks during training: the first PREVIEW_IMAGES held-out images,
+# centre crops of at most four training crops' side (and 256 pixels).
+PREVIEW_IMAGES = 4
+
+
+def preview_side(image_size: int) -> int:
+    return min(256, 4 * image_size)
+
+
+def centre_crop(images: jax.Array, height: int, width: int) -> jax.Array:
+    """The central height x width window of (N, H, W, C) images (all of a side that is
+    shorter)."""
+    height, width = min(height, images.shape[1]), min(width, images.shape[2])
+    top, left = (images.shape[1] - height) // 2, (images.shape[2] - width) // 2
+    return images[:, top : top + height, left : left + width]
+
+
+def placed_like(values: PyTree, like: PyTree) -> PyTree:
+    """Host arrays `values` (pretrained weights read from a file) as float32 device arrays,
+    each placed as the matching leaf of `like` (the state's placeholder) is."""
+    return jax.tree.map(
+        lambda value, old: jax.device_put(np.asarray(value, np.float32), old.sharding),
+        values,
+        like,
+    )
+
+
 def conditional_classes(conditioning: str, choices: tuple[str, ...], data_info: DatasetInfo) -> int:
     """The number of classes `config.model.conditioning` conditions on: 0 for "none", the
     dataset's classes otherwise; a UserError for an unknown method or unlabelled data."""

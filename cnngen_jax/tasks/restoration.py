@@ -40,15 +40,23 @@ from cnngen_jax.restoration import degradations
 from cnngen_jax.restoration.degradations import to_8bit
 from cnngen_jax.restoration.fill import biharmonic
 from cnngen_jax.restoration.resize import imresize
-from cnngen_jax.tasks import Batch, Metrics, NetState, apply_network, init_network, register_task
+from cnngen_jax.tasks import (
+    PREVIEW_IMAGES,
+    Batch,
+    Metrics,
+    NetState,
+    apply_network,
+    centre_crop,
+    init_network,
+    placed_like,
+    preview_side,
+    register_task,
+)
 
 PIXEL_LOSSES = ("l1", "l2")
 # Every PSNR's cap, in dB: above any finite PSNR of 8-bit images of fewer than 153,788 values
 # (10 log10(255^2 N): 89 dB for a 64x64 RGB tile), so in practice it caps only exact copies.
 MAX_PSNR = 100.0
-# Pictures during training show at most this many examples, centre crops of at most 4 training
-# crops' side (and 256 pixels).
-_PREVIEW_IMAGES, _PREVIEW_SIDE = 4, 256
 
 
 @flax.struct.dataclass
@@ -114,7 +122,7 @@ class RestorationTask:
         self.batches_per_step = 1
         self.channels = data_info.channels
         self.image_size = config.image_size
-        self.preview_side = min(_PREVIEW_SIDE, 4 * config.image_size)
+        self.preview_side = preview_side(config.image_size)
         self.pixel_loss = config.pixel_loss
         self.pixel_weight = config.pixel_weight
         self.hole_weight = config.hole_weight if self.inpainting else 0.0
@@ -233,12 +241,7 @@ class RestorationTask:
         if not self.perceptual_weight:
             return state
         weights = vgg.load_vgg(self.vgg_weights, self.vgg.arch)
-        placed = jax.tree.map(
-            lambda w, old: jax.device_put(np.asarray(w, np.float32), old.sharding),
-            weights,
-            state.feature_net,
-        )
-        return state.replace(feature_net=placed)
+        return state.replace(feature_net=placed_like(weights, state.feature_net))
 
     def _perceptual(self, feature_net: Any, restored: jax.Array, target: jax.Array) -> jax.Array:
         """The VGG feature distance of the restored images to their targets. Two passes: the
@@ -338,12 +341,11 @@ class RestorationTask:
 
     def images(self, state: RestorationState, examples: Batch, key: jax.Array) -> dict:
         """Rows of input | output | target for the first held-out images (centre crops)."""
-        clean = examples["image"][:_PREVIEW_IMAGES]
+        clean = examples["image"][:PREVIEW_IMAGES]
         height, width = (
             min(side, self.preview_side) // self.scale * self.scale for side in clean.shape[1:3]
         )
-        top, left = (clean.shape[1] - height) // 2, (clean.shape[2] - width) // 2
-        clean = clean[:, top : top + height, left : left + width]
+        clean = centre_crop(clean, height, width)
         degraded = self.degrade(clean, key)
         restored = self.restore(state, degraded.inputs, degraded.mask)
         rows = jnp.stack([self._shown_input(degraded), restored, clean], axis=1)

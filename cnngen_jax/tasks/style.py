@@ -39,7 +39,17 @@ from cnngen_jax.errors import UserError
 from cnngen_jax.images import pixels, read_image
 from cnngen_jax.models import vgg
 from cnngen_jax.models.transformer_net import TransformerNet
-from cnngen_jax.tasks import Batch, Metrics, NetState, init_network, register_task
+from cnngen_jax.tasks import (
+    PREVIEW_IMAGES,
+    Batch,
+    Metrics,
+    NetState,
+    centre_crop,
+    init_network,
+    placed_like,
+    preview_side,
+    register_task,
+)
 
 # `config.style_image` of this form names an image bundled in scikit-image's wheel (found offline).
 SKIMAGE_PREFIX = "skimage:"
@@ -47,9 +57,6 @@ SKIMAGE_PREFIX = "skimage:"
 SIZE_MULTIPLE = 4
 # Images in [-1, 1] are pixels p in 0..255 as x = p / PIXEL_SCALE - 1.
 PIXEL_SCALE = 127.5
-# Pictures during training show at most this many examples, centre crops of at most 4 training
-# crops' side (and 256 pixels).
-_PREVIEW_IMAGES, _PREVIEW_SIDE = 4, 256
 
 
 @flax.struct.dataclass
@@ -108,15 +115,6 @@ def informative(images: jax.Array) -> jax.Array:
     return jnp.any(varies, axis=-1)
 
 
-def centre_crop(images: jax.Array, side: int) -> jax.Array:
-    """The central side x side window of (N, H, W, C) images (less where they are smaller)."""
-    height, width = (min(s, side) for s in images.shape[1:3])
-    if (height, width) == images.shape[1:3]:
-        return images
-    top, left = (images.shape[1] - height) // 2, (images.shape[2] - width) // 2
-    return images[:, top : top + height, left : left + width]
-
-
 def _validate(config: ml_collections.ConfigDict) -> None:
     vgg.check_arch(config.vgg)
     layers = (config.content_layer, *config.style_layers)
@@ -154,7 +152,7 @@ class StyleTransferTask:
         self.batches_per_step = 1
         self.channels = data_info.channels
         self.image_size = config.image_size
-        self.preview_side = min(_PREVIEW_SIDE, 4 * config.image_size)
+        self.preview_side = preview_side(config.image_size)
         dtype = jnp.dtype(config.compute_dtype)
         self.model = TransformerNet(
             self.channels, config.model.width, config.model.num_blocks, dtype
@@ -206,12 +204,9 @@ class StyleTransferTask:
         feature_net = flax.traverse_util.unflatten_dict(used, sep="/")
         grams = jax.jit(self._style_grams)(feature_net, jnp.asarray(style))
 
-        def place(value, old):
-            return jax.device_put(np.asarray(value, np.float32), old.sharding)
-
         return state.replace(
-            feature_net=jax.tree.map(place, feature_net, state.feature_net),
-            style_grams=jax.tree.map(place, grams, state.style_grams),
+            feature_net=placed_like(feature_net, state.feature_net),
+            style_grams=placed_like(grams, state.style_grams),
         )
 
     # --- the model and its losses ----------------------------------------------------------
@@ -297,7 +292,8 @@ class StyleTransferTask:
 
     def images(self, state: StyleState, examples: Batch, key: jax.Array) -> dict:
         """Rows of content | stylised for the first held-out images (centre crops)."""
-        content = centre_crop(examples["image"][:_PREVIEW_IMAGES], self.preview_side)
+        side = self.preview_side
+        content = centre_crop(examples["image"][:PREVIEW_IMAGES], side, side)
         rows = jnp.stack([content, self.stylize(state, content)], axis=1)
         return {"style_transfer": rows}
 
@@ -326,7 +322,11 @@ class StyleTransferTask:
                     break
                 mask = mask * (jnp.arange(mask.shape[0]) < remaining)
             # Cropped before the jitted sums: one compilation for photographs of every size.
-            crops = {**batch, "mask": mask, "image": centre_crop(batch["image"], self.image_size)}
+            crops = {
+                **batch,
+                "mask": mask,
+                "image": centre_crop(batch["image"], self.image_size, self.image_size),
+            }
             for name, value in parallel.to_host(self._eval_sums(state, crops)).items():
                 totals[name] = totals.get(name, 0.0) + float(value)
         count = totals.pop("count")
