@@ -179,10 +179,10 @@ def initial_state(run: Run) -> Any:
     pretrained weights it reads from files (`with_pretrained`)."""
     init = functools.partial(fresh_state, run.task, run.config)
     state = jax.jit(init, out_shardings=run.state_shardings)()
-    if not hasattr(run.task, "with_pretrained"):
-        return state
     loaded = with_pretrained(run.task, state, run.config.num_seeds)
-    return jax.device_put(loaded, run.state_shardings)
+    if run.config.num_seeds == 1:  # the tasks place what they load as the state's leaves
+        return loaded
+    return jax.device_put(loaded, run.state_shardings)  # replicas stacked on the host
 
 
 def with_pretrained(task: tasks.Task, state: Any, num_seeds: int = 1) -> Any:

@@ -20,6 +20,7 @@ restored exactly, whose PSNR is infinite, as BasicSR and scikit-image report it;
 image would make the mean infinite).
 """
 
+import functools
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -240,8 +241,12 @@ class RestorationTask:
         """The converted VGG weights of the perceptual loss, placed like the state's."""
         if not self.perceptual_weight:
             return state
-        weights = vgg.load_vgg(self.vgg_weights, self.vgg.arch)
-        return state.replace(feature_net=placed_like(weights, state.feature_net))
+        return state.replace(feature_net=placed_like(self._vgg_weights, state.feature_net))
+
+    @functools.cached_property
+    def _vgg_weights(self) -> Any:
+        """The converted VGG weights, read once per task however many replicas take them."""
+        return vgg.load_vgg(self.vgg_weights, self.vgg.arch)
 
     def _perceptual(self, feature_net: Any, restored: jax.Array, target: jax.Array) -> jax.Array:
         """The VGG feature distance of the restored images to their targets. Two passes: the

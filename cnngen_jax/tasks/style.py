@@ -21,6 +21,7 @@ travel in the train state: they are jitted arguments rather than compiled-in con
 run resumes, or is loaded by `cnngen_jax.stylize`, without the weights file or the style image.
 """
 
+import functools
 import os
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -192,6 +193,16 @@ class StyleTransferTask:
     def with_pretrained(self, state: StyleState) -> StyleState:
         """The converted VGG weights, and the Gram matrices of the style image they give,
         placed like the state's."""
+        feature_net, grams = self._pretrained
+        return state.replace(
+            feature_net=placed_like(feature_net, state.feature_net),
+            style_grams=placed_like(grams, state.style_grams),
+        )
+
+    @functools.cached_property
+    def _pretrained(self) -> tuple[Any, Any]:
+        """The VGG weights the losses use and the style image's Gram matrices, on the host: read
+        and computed once per task, however many replicas (`config.num_seeds`) take them."""
         style = load_style_image(
             self.style_image, self.channels, self.style_size, self.minimum_style_side
         )
@@ -203,11 +214,7 @@ class StyleTransferTask:
         used = {key: np.asarray(flat[key], np.float32) for key in self._feature_net_shapes()}
         feature_net = flax.traverse_util.unflatten_dict(used, sep="/")
         grams = jax.jit(self._style_grams)(feature_net, jnp.asarray(style))
-
-        return state.replace(
-            feature_net=placed_like(feature_net, state.feature_net),
-            style_grams=placed_like(grams, state.style_grams),
-        )
+        return feature_net, jax.device_get(grams)
 
     # --- the model and its losses ----------------------------------------------------------
 
