@@ -91,11 +91,13 @@ def pixel_error(restored: jax.Array, target: jax.Array, kind: str) -> jax.Array:
     return jnp.abs(difference) if kind == "l1" else jnp.square(difference)
 
 
-def training_psnr(restored: jax.Array, target: jax.Array) -> jax.Array:
-    """Mean PSNR of a training batch in [-1, 1], each image's capped at `MAX_PSNR`: a crop of
-    a uniform region (the retina's black surround) can be restored exactly."""
-    mse = jnp.mean(jnp.square(restored - target), axis=(1, 2, 3))
-    return jnp.mean(jnp.minimum(10.0 * jnp.log10(4.0 / mse), MAX_PSNR))
+def capped_psnr(
+    images: jax.Array, references: jax.Array, data_range: float, channel: str = "rgb", crop: int = 0
+) -> jax.Array:
+    """`image_quality.psnr` of each image, capped at `MAX_PSNR`: a crop of a uniform region
+    (the retina's black surround) can be restored exactly, and its infinite PSNR would make
+    every mean infinite."""
+    return jnp.minimum(image_quality.psnr(images, references, data_range, channel, crop), MAX_PSNR)
 
 
 def _validate(config: ml_collections.ConfigDict) -> None:
@@ -314,7 +316,7 @@ class RestorationTask:
         metrics = {"loss": loss, **terms}
         if d is not None:  # D's update on the restored images of the step, made before G's update
             d, metrics["d_loss"] = self._discriminator_update(d, degraded, restored)
-        metrics["psnr"] = training_psnr(restored, degraded.target)
+        metrics["psnr"] = jnp.mean(capped_psnr(restored, degraded.target, 2.0))
         return state.replace(step=state.step + 1, restorer=restorer, discriminator=d), metrics
 
     def _discriminator_update(self, d: NetState, degraded, restored) -> tuple[NetState, jax.Array]:
@@ -399,8 +401,7 @@ class RestorationTask:
                 protocols["_rgb"] = ("rgb", self.scale)
         scores = {}
         for name, (channel, crop) in protocols.items():
-            psnr = image_quality.psnr(x, y, 255.0, channel, crop)
-            scores[f"psnr{name}"] = jnp.minimum(psnr, MAX_PSNR)
+            scores[f"psnr{name}"] = capped_psnr(x, y, 255.0, channel, crop)
             scores[f"ssim{name}"] = image_quality.ssim(x, y, 255.0, channel, crop)
         if self.inpainting:
             error = jnp.abs(x - y) / 255.0
