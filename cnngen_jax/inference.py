@@ -7,7 +7,6 @@ the workdir alone (config.json and a checkpoint), for the command-line tools and
 """
 
 import dataclasses
-import functools
 import json
 import os
 from collections.abc import Callable
@@ -45,11 +44,17 @@ def load_run_config(workdir: str) -> ml_collections.ConfigDict:
     return config
 
 
-@functools.cache
 def compiled(method: Callable) -> Callable:
     """`jax.jit(method)` of a task's method, made once per task and method: every `jax.jit` of a
-    bound method (a new object at each attribute access) would compile again."""
-    return jax.jit(method)
+    bound method (a new object at each attribute access) would compile again. Kept on the task,
+    so it goes when the task goes (a module-level cache would keep every task ever loaded)."""
+    owner = getattr(method, "__self__", None)
+    if owner is None:  # a plain function is one object: jit caches its compilations itself
+        return jax.jit(method)
+    cache = vars(owner).setdefault("_compiled", {})
+    if method.__name__ not in cache:
+        cache[method.__name__] = jax.jit(method)
+    return cache[method.__name__]
 
 
 @dataclasses.dataclass
