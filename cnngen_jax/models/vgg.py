@@ -17,6 +17,7 @@ three channels. Nothing is downloaded: torchvision's `vgg19-dcbb9e9d.pth` (or
 
 import os
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -59,6 +60,21 @@ def layer_names(arch: str) -> tuple[str, ...]:
     return tuple(name for name, _ in _layers(arch))
 
 
+def layers_through(arch: str, layers: tuple[str, ...]) -> tuple[str, ...]:
+    """The layers of `arch` from the input up to the deepest of `layers`: what a pass that
+    returns `layers` computes."""
+    names = layer_names(arch)
+    return names[: max(names.index(layer) for layer in layers) + 1]
+
+
+def zero_params(shapes: dict[str, tuple[int, ...]]) -> dict[str, Any]:
+    """Zeros of `param_shapes`' ('/'-joined) shapes, nested as the module's parameters: the
+    placeholder a train state holds until the converted weights are read in."""
+    return traverse_util.unflatten_dict(
+        {name: jnp.zeros(shape) for name, shape in shapes.items()}, sep="/"
+    )
+
+
 def param_shapes(arch: str) -> dict[str, tuple[int, ...]]:
     """The shape of every parameter, by '/'-joined name (`conv1_1/kernel`, HWIO)."""
     check_arch(arch)
@@ -91,9 +107,8 @@ class VGG(nn.Module):
         x = jnp.broadcast_to(x, (*x.shape[:-1], 3)).astype(jnp.float32)
         x = ((x + 1) / 2 - jnp.asarray(_MEAN)) / jnp.asarray(_STD)
         x = x.astype(self.dtype)
-        deepest = max(names.index(name) for name in layers)
         outputs = {}
-        for name, width in list(_layers(self.arch))[: deepest + 1]:
+        for name, width in list(_layers(self.arch))[: len(layers_through(self.arch, layers))]:
             if name.startswith("conv"):
                 x = Conv(width, 3, padding=1, dtype=self.dtype, name=name)(x)
             elif name.startswith("relu"):

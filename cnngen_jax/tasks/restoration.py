@@ -233,10 +233,7 @@ class RestorationTask:
             )
         feature_net = None
         if self.perceptual_weight:  # shaped here, filled by `with_pretrained`
-            shapes = vgg.param_shapes(self.vgg.arch)
-            feature_net = flax.traverse_util.unflatten_dict(
-                {name: jnp.zeros(shape) for name, shape in shapes.items()}, sep="/"
-            )
+            feature_net = vgg.zero_params(vgg.param_shapes(self.vgg.arch))
         return RestorationState(jnp.zeros((), jnp.int32), restorer, discriminator, feature_net)
 
     def with_pretrained(self, state: RestorationState) -> RestorationState:

@@ -100,9 +100,7 @@ def load_style_image(setting: str, channels: int, size: int, minimum_side: int) 
 def minimum_side(arch: str, layers: tuple[str, ...]) -> int:
     """The smallest image VGG `arch` takes to the deepest of `layers`: 2 ^ the pools on the way
     (8 for relu4_3)."""
-    names = vgg.layer_names(arch)
-    used = names[: max(names.index(layer) for layer in layers) + 1]
-    return 2 ** sum(name.startswith("pool") for name in used)
+    return 2 ** sum(name.startswith("pool") for name in vgg.layers_through(arch, layers))
 
 
 def informative(images: jax.Array) -> jax.Array:
@@ -179,8 +177,7 @@ class StyleTransferTask:
     def _feature_net_shapes(self) -> dict[str, tuple[int, ...]]:
         """The VGG parameters the losses use ('/'-joined names): those up to their deepest
         layer."""
-        names = vgg.layer_names(self.vgg.arch)
-        used = names[: max(names.index(layer) for layer in self.layers) + 1]
+        used = vgg.layers_through(self.vgg.arch, self.layers)
         shapes = vgg.param_shapes(self.vgg.arch)
         return {key: shape for key, shape in shapes.items() if key.split("/")[0] in used}
 
@@ -263,10 +260,7 @@ class StyleTransferTask:
     def init_state(self, key: jax.Array) -> StyleState:
         example = jnp.zeros((1, self.image_size, self.image_size, self.channels))
         transformer = init_network(self.model, key, self.optimizer, example)
-        shapes = self._feature_net_shapes()
-        feature_net = flax.traverse_util.unflatten_dict(
-            {name: jnp.zeros(shape) for name, shape in shapes.items()}, sep="/"
-        )
+        feature_net = vgg.zero_params(self._feature_net_shapes())
         grams = jax.tree.map(
             lambda gram: jnp.zeros(gram.shape, gram.dtype),
             jax.eval_shape(self._style_grams, feature_net, example),
