@@ -248,6 +248,16 @@ def one_device() -> Iterator[None]:
         yield
 
 
+def output_dir(tmp_path, occupied: bool):
+    """`tmp_path/out` for a command's --out: absent, or (occupied) a directory already holding
+    one file of the user's, `keep.txt`, which the command must leave alone."""
+    out = tmp_path / "out"
+    if occupied:
+        out.mkdir()
+        (out / "keep.txt").write_text("mine")
+    return out
+
+
 class TinyRuns:
     """Workdirs of two-step runs (tiny configs, no held-out evaluation) by family, each trained
     on first use and shared by every test of the worker process: trained models for the

@@ -16,7 +16,7 @@ from PIL import Image
 from cnngen_jax import images, inference, inversion
 from cnngen_jax.edit import attribute_direction, edit, edit_images
 from cnngen_jax.errors import UserError
-from tests.conftest import ROOT, VGG_WEIGHTS
+from tests.conftest import ROOT, VGG_WEIGHTS, output_dir
 
 FEW = inversion.Settings(steps=5, restarts=2, learning_rate=0.1)
 
@@ -179,10 +179,7 @@ def input_file(folder, kind: str) -> str:
 def test_bad_input_names_the_setting_and_writes_nothing(
     tiny_runs, tmp_path, run, arguments, message
 ):
-    out = tmp_path / "out"
-    if arguments.pop("full", False):
-        out.mkdir()
-        (out / "keep.txt").write_text("mine")
+    out = output_dir(tmp_path, occupied=arguments.pop("full", False))
     workdir = tiny_runs.get(run, str(tmp_path))
     if run == "no_checkpoint":
         workdir = str(tmp_path / "copy")

@@ -14,7 +14,7 @@ from PIL import Image
 from cnngen_jax import data, export, images, inference, train
 from cnngen_jax.errors import UserError
 from cnngen_jax.sample import lerp, sample, slerp
-from tests.conftest import ROOT, one_device, tiny_config
+from tests.conftest import ROOT, one_device, output_dir, tiny_config
 
 
 def test_a_seed_gives_the_same_images_and_another_seed_others(tiny_runs, tmp_path):
@@ -76,10 +76,7 @@ def test_slerp_keeps_to_the_great_circle_and_lerp_to_the_chord():
 def test_bad_input_names_the_setting_and_writes_nothing(
     tiny_runs, tmp_path, run, arguments, message
 ):
-    out = tmp_path / "out"
-    if arguments.pop("full", False):
-        out.mkdir()
-        (out / "keep.txt").write_text("mine")
+    out = output_dir(tmp_path, occupied=arguments.pop("full", False))
     with pytest.raises(UserError, match=message):
         sample(tiny_runs.get(run, str(tmp_path)), str(out), **arguments)
     assert not out.exists() or [p.name for p in out.iterdir()] == ["keep.txt"]
