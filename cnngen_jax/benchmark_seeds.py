@@ -67,10 +67,8 @@ def format_rows(results: list[dict[str, Any]]) -> str:
 def seed_counts(flag: str) -> list[int]:
     """The K of `--num_seeds=1,4,8`, with K = 1 (the separate runs' rate) first, or a
     UserError."""
-    try:
-        counts = sorted({int(count) for count in flag.split(",") if count})
-    except ValueError:
-        raise UserError(f"--num_seeds={flag} must be whole numbers, e.g. 1,4,8") from None
+    given = [count for count in flag.split(",") if count]
+    counts = sorted(set(cli.numbers(given, "--num_seeds", int, "whole numbers, e.g. 1,4,8")))
     if not counts or counts[0] < 1:
         raise UserError(f"--num_seeds={flag} must be numbers of at least 1, e.g. 1,4,8")
     return counts if counts[0] == 1 else [1, *counts]

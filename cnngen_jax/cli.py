@@ -43,14 +43,22 @@ def _explain_flag_error(error: Exception, argv: list[str]) -> str:
     return f"invalid flags: {type(error).__name__}: {text}"
 
 
-def class_numbers(values: list[str] | None) -> list[int] | None:
+def class_numbers(values: list[str] | None, setting: str = "--labels") -> list[int] | None:
     """The classes of a `--labels=3,5,8` flag (None when not given), or a UserError."""
+    return numbers(values, setting, int, "class numbers, e.g. 3,5,8")
+
+
+def numbers(
+    values: list[str] | None, setting: str, kind: type = float, what: str = "numbers, e.g. 0,0.5,1"
+) -> list | None:
+    """The numbers of a comma-list flag `setting` (None when not given), or a UserError naming
+    it."""
     if values is None:
         return None
     try:
-        return [int(value) for value in values]
+        return [kind(value) for value in values]
     except ValueError:
-        raise UserError(f"--labels={','.join(values)} must be class numbers, e.g. 3,5,8") from None
+        raise UserError(f"{setting}={','.join(values)} must be {what}") from None
 
 
 def parse_flags(argv: list[str]) -> list[str]:

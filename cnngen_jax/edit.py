@@ -412,14 +412,6 @@ def edit(
     return written, report
 
 
-def _numbers(values: list[str], setting: str) -> tuple[float, ...]:
-    """The numbers of a comma-list flag, or a UserError."""
-    try:
-        return tuple(float(value) for value in values)
-    except ValueError:
-        raise UserError(f"{setting}={','.join(values)} must be numbers, e.g. 0,0.5,1") from None
-
-
 def main(argv: list[str], holders: types.SimpleNamespace) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -440,8 +432,10 @@ def main(argv: list[str], holders: types.SimpleNamespace) -> None:
             settings=settings,
             attribute_a=holders.attribute_a.value,
             attribute_b=holders.attribute_b.value,
-            attribute_labels=cli.class_numbers(holders.attribute_labels.value),
-            strengths=_numbers(holders.strengths.value, "--strengths"),
+            attribute_labels=cli.class_numbers(
+                holders.attribute_labels.value, "--attribute_labels"
+            ),
+            strengths=tuple(cli.numbers(holders.strengths.value, "--strengths")),
             interpolation_steps=holders.interpolation_steps.value,
             vgg_weights=holders.vgg_weights.value,
         )
