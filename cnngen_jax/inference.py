@@ -15,7 +15,8 @@ from typing import Any
 import jax
 import ml_collections
 
-from cnngen_jax import checkpoint, data, replicas, tasks, train
+from cnngen_jax import checkpoint, data, evaluators, random_streams, replicas, tasks, train
+from cnngen_jax.configs import common
 from cnngen_jax.errors import UserError
 
 # Settings added after runs were first written, with the value that reproduces those runs: a
@@ -27,8 +28,41 @@ ADDED_SETTINGS = {
 }
 
 
+# Settings replaced by `config.evals` in version 0.4.0: they are translated on load.
+LEGACY_EVAL_SETTINGS = ("eval_every_steps", "eval", "eval_images", "eval_iw_samples")
+
+
+def translate_legacy_evals(config: ml_collections.ConfigDict) -> None:
+    """A config.json written before `config.evals` (version 0.3.0 and earlier), whose held-out
+    evaluation was `eval_every_steps` and the `eval`, `eval_images` and `eval_iw_samples`
+    settings, given the `config.evals` entries that evaluate as it did (in place)."""
+    if "evals" in config:
+        return
+    every = config.get("eval_every_steps", 0)
+    evals = ml_collections.ConfigDict()
+    if config.task in ("gan", "vae"):
+        old = config.get("eval") or ml_collections.ConfigDict()
+        samples = old.get("num_samples", 0)
+        quality = common.sample_quality(every if samples else 0, samples or 2000)
+        for key in ("feature_net", "inception_weights", "cache_dir"):
+            if key in old:
+                quality[key] = old[key]
+        if config.task == "vae":
+            evals.elbo = common.elbo(every, config.get("eval_iw_samples", 32))
+        evals.sample_quality = quality
+    elif config.task == "restoration":
+        evals.restoration = common.restoration_quality(every, config.get("eval_images", 100))
+    elif config.task == "style_transfer":
+        evals.style = common.style_losses(every, config.get("eval_images", 100))
+    for key in LEGACY_EVAL_SETTINGS:
+        if key in config:
+            del config[key]
+    config.evals = evals
+
+
 def load_run_config(workdir: str) -> ml_collections.ConfigDict:
-    """The run's config.json as an (unlocked) ConfigDict, completed by `ADDED_SETTINGS`."""
+    """The run's config.json as an (unlocked) ConfigDict, completed by `ADDED_SETTINGS` and
+    with legacy evaluation settings translated (`translate_legacy_evals`)."""
     path = os.path.join(workdir, "config.json")
     if not os.path.isfile(path):
         raise UserError(f"{path} does not exist; pass the --workdir of a training run")
@@ -41,6 +75,7 @@ def load_run_config(workdir: str) -> ml_collections.ConfigDict:
             node = node[parent]
         if leaf not in node:
             node[leaf] = value
+    translate_legacy_evals(config)
     return config
 
 
@@ -91,3 +126,55 @@ def load_run(workdir: str, step: int | None = None, seed: int | None = None) -> 
     if config.num_seeds > 1:
         state = replicas.replica(state, replica_seeds.index(seed))
     return LoadedRun(config, task, state, restored.step)
+
+
+def evaluate_run(
+    workdir: str,
+    *,
+    evals: list[str] | None = None,
+    split: str | None = None,
+    step: int | None = None,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """Runs the evaluators of the run's `config.evals` (those named by `evals`, default all)
+    on its checkpoint of `step` (default: the latest) against `split` (default: the test
+    split), every replica of a `num_seeds` run. `overrides` replace evaluator settings of that
+    name (None: keep), e.g. num_samples=10_000, in every chosen evaluator that has them.
+    Returns the result appended to WORKDIR/evaluation.jsonl: the step, the metrics and each
+    evaluator's protocol stamp."""
+    config = load_run_config(workdir)
+    names = list(config.evals) if evals is None else list(evals)
+    given = {key: value for key, value in overrides.items() if value is not None}
+    for key, value in given.items():
+        takers = [name for name in names if name in config.evals and key in config.evals[name]]
+        if not takers:
+            raise UserError(
+                f"--{key} is a setting of none of the evaluators {names} (config.evals of the "
+                "run); choose them with --evals"
+            )
+        for name in takers:
+            config.evals[name][key] = tuple(value) if key == "labels" else value
+    run = train.build_run(config, during_training=False)
+    chosen = evaluators.from_config(config, run.task, run.data_dir, names, during_training=False)
+    if not chosen:
+        raise UserError(f"{workdir}/config.json has no evaluators (config.evals is empty)")
+    checkpoint_dir = os.path.join(os.path.abspath(workdir), "checkpoints")
+    restored = checkpoint.restore_latest(checkpoint_dir, run.abstract_state, config, step=step)
+    if restored is None:
+        raise UserError(f"no complete checkpoint in {checkpoint_dir}; train the run first")
+    held_out = run.held_out(split)
+    key = random_streams.seed_key(config.seed, random_streams.EVAL_STREAM)
+    seeds = replicas.seeds(config.seed, config.num_seeds)
+    metrics, protocol = {}, {}
+    for name, (evaluator, _) in chosen.items():
+        per_replica = [
+            evaluator(replica, held_out, key)
+            for replica in replicas.each(restored.state, config.num_seeds)
+        ]
+        metrics.update(replicas.summarize_results(per_replica, seeds))
+        protocol[name] = {"split": held_out.split, **evaluator.protocol()}
+    result = {"step": restored.step, **metrics, "protocol": protocol}
+    if jax.process_index() == 0:
+        with open(os.path.join(workdir, "evaluation.jsonl"), "a") as f:
+            f.write(json.dumps(result) + "\n")
+    return result

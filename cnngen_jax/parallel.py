@@ -77,6 +77,11 @@ def to_host(tree: Any) -> Any:
     return jax.tree.map(lambda x: np.asarray(x.addressable_data(0)), tree)
 
 
+def gather(array: jax.Array | np.ndarray) -> np.ndarray:
+    """The whole (global) array on this host, however it is sharded over processes."""
+    return np.asarray(multihost_utils.process_allgather(array, tiled=True))
+
+
 def fingerprint(tree: Any) -> np.ndarray:
     """A digest of this process's copy of a replicated pytree, as uint32 words."""
     digest = hashlib.sha256()

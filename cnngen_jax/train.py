@@ -19,9 +19,20 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from cnngen_jax import checkpoint, data, parallel, preemption, replicas, tasks, transfer
+from cnngen_jax import (
+    checkpoint,
+    data,
+    evaluators,
+    parallel,
+    preemption,
+    random_streams,
+    replicas,
+    tasks,
+    transfer,
+)
 from cnngen_jax.data import pipeline
 from cnngen_jax.errors import NonFiniteLossError, Preempted, UserError
+from cnngen_jax.evaluators.held_out import held_out
 from cnngen_jax.writers import Progress, RunWriter
 
 _PERIODS = ("log_every_steps", "sample_every_steps", "checkpoint_every_steps")
@@ -46,8 +57,6 @@ def validate(config: ml_collections.ConfigDict) -> None:
     for key, allowed in choices.items():
         if config[key] not in allowed:
             raise UserError(f"{key}={config[key]!r} is not one of {allowed}; set --config.{key}")
-    if config.eval_every_steps < 0:
-        raise UserError("eval_every_steps must be >= 0 (0 disables held-out evaluation)")
     if isinstance(config.num_seeds, bool) or not isinstance(config.num_seeds, int):
         raise UserError(
             f"num_seeds={config.num_seeds!r} must be a whole number; set --config.num_seeds=K"
@@ -94,6 +103,20 @@ class Run:
     train_source: Any
     task: tasks.Task
     abstract_state: Any  # ShapeDtypeStructs carrying the replicated sharding
+    # The evaluators of config.evals that run during training, with their periods.
+    evaluators: dict[str, tuple[evaluators.Evaluator, int]]
+
+    def held_out(self, split: str | None = None) -> evaluators.HeldOut:
+        """The held-out split (default: the dataset's test split) in the trainer's layout."""
+        config = self.config
+        return held_out(
+            config.dataset,
+            split or self.spec.test_split,
+            self.data_dir,
+            config.image_size,
+            config.batch_size,
+            self.mesh,
+        )
 
     @property
     def state_shardings(self) -> Any:
@@ -115,8 +138,9 @@ class Run:
         return parallel.global_batch(local, self.mesh, batch_size, stacked)
 
 
-def build_run(config: ml_collections.ConfigDict) -> Run:
-    """Validates the settings, prepares embedded data and builds the task; writes no workdir."""
+def build_run(config: ml_collections.ConfigDict, during_training: bool = True) -> Run:
+    """Validates the settings, prepares embedded data and builds the task and (for training)
+    the evaluators that run during training; writes no workdir."""
     validate(config)
     config.dataset = data.absolute(config.dataset)  # recorded so in config.json
     configure_compilation_cache(config.compilation_cache_dir)
@@ -132,7 +156,11 @@ def build_run(config: ml_collections.ConfigDict) -> Run:
     data.ensure_prepared(config.dataset, data_dir)  # hosts that do not share process 0's disk
     train_source = data.open_source(config.dataset, spec.train_split, data_dir)
     abstract = abstract_state(task, config, parallel.replicated(mesh))
-    return Run(config, mesh, data_dir, spec, train_source, task, abstract)
+    # Built now, so their checks stop a run before it trains; only those that run in training.
+    run_evaluators = {}
+    if during_training:
+        run_evaluators = evaluators.from_config(config, task, data_dir, during_training=True)
+    return Run(config, mesh, data_dir, spec, train_source, task, abstract, run_evaluators)
 
 
 # The trainer owns randomness: every key a task sees is derived here from config.seed (and, for
@@ -143,7 +171,9 @@ def fresh_state(task: tasks.Task, config: ml_collections.ConfigDict) -> Any:
     """The task's initial state, or with `config.num_seeds` > 1 one per seed, stacked."""
 
     def init(seed):
-        return task.init_state(tasks.seed_key(seed, tasks.INIT_STREAM, config.init_prng_impl))
+        return task.init_state(
+            random_streams.seed_key(seed, random_streams.INIT_STREAM, config.init_prng_impl)
+        )
 
     if config.num_seeds == 1:
         return init(config.seed)
@@ -165,7 +195,9 @@ def keyed_train_step(task: tasks.Task, seed: int, num_seeds: int = 1):
     `num_seeds` > 1, mapped over the stacked replicas and their seeds, the batch shared."""
 
     def train_step(state, batch, replica_seed=seed):
-        key = jax.random.fold_in(tasks.seed_key(replica_seed, tasks.TRAIN_STREAM), state.step)
+        key = jax.random.fold_in(
+            random_streams.seed_key(replica_seed, random_streams.TRAIN_STREAM), state.step
+        )
         return task.train_step(state, batch, key)
 
     if num_seeds == 1:
@@ -256,21 +288,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         overview = f"{config.num_seeds} replicas (num_seeds), each:\n{overview}"
     writer.write_text("parameters", overview)
 
-    def eval_batches():
-        source = data.open_source(config.dataset, run.spec.test_split, run.data_dir)
-        for local in pipeline.eval_batches(
-            source,
-            run.spec,
-            image_size=config.image_size,
-            global_batch_size=config.batch_size,
-            rows=run.rows,
-        ):
-            if run.spec.variable_size:  # one whole photograph, the same in every process
-                yield jax.device_put(local, parallel.replicated(run.mesh))
-            else:
-                yield parallel.global_batch(local, run.mesh, config.batch_size)
-
-    loop = _TrainLoop(run, writer, iterator, eval_batches)
+    loop = _TrainLoop(run, writer, iterator)
     try:
         return loop.run(state, start_step, checkpoint_dir)
     finally:
@@ -280,14 +298,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
 class _TrainLoop:
     """Steps, logging, pictures, evaluation and checkpoints; knows nothing of the family."""
 
-    def __init__(self, run: Run, writer: RunWriter, iterator, eval_batches):
+    def __init__(self, run: Run, writer: RunWriter, iterator):
         self.run_setup = run  # `run` is this loop's method
         self.config = run.config
         self.task = run.task
         self.mesh = run.mesh
         self.writer = writer
         self.iterator = iterator
-        self.eval_batches = eval_batches
+        self.held_out = run.held_out()
         replicated = parallel.replicated(run.mesh)
         self.train_step = jit_train_step(run)
         seed, num_seeds = run.config.seed, run.config.num_seeds
@@ -295,12 +313,14 @@ class _TrainLoop:
 
         def pictures(state, examples):  # the same latents and inputs for every replica
             def draw(state):
-                return run.task.images(state, examples, tasks.seed_key(seed, tasks.SAMPLE_STREAM))
+                return run.task.images(
+                    state, examples, random_streams.seed_key(seed, random_streams.SAMPLE_STREAM)
+                )
 
             return draw(state) if num_seeds == 1 else jax.vmap(draw)(state)
 
         self.images = jax.jit(pictures, out_shardings=replicated)
-        self.examples = next(eval_batches())  # fixed held-out batch for reconstructions
+        self.examples = next(self.held_out())  # fixed held-out batch for reconstructions
         self.all_finite = jax.jit(
             lambda tree: jnp.all(jnp.stack([jnp.isfinite(x).all() for x in jax.tree.leaves(tree)])),
             out_shardings=replicated,
@@ -319,7 +339,7 @@ class _TrainLoop:
             started = time.perf_counter()
             step_fn = self.train_step.lower(state, first_batch).compile()
             print(f"Compiled the train step in {time.perf_counter() - started:.1f} s", flush=True)
-            if config.eval_every_steps and start_step == 0:
+            if start_step == 0:
                 self._evaluate(0, state)  # the baseline the training improves on
             self.progress = Progress(start_step, total, config.batch_size * config.num_seeds)
             pending = None
@@ -339,8 +359,7 @@ class _TrainLoop:
                     self.writer.write_images(
                         step, replicas.image_names(parallel.to_host(images), self.seeds)
                     )
-                if config.eval_every_steps and _is_due(step, config.eval_every_steps, total):
-                    self._evaluate(step, state)
+                self._evaluate(step, state)
                 if preempted:  # this step is complete and saved: stop here
                     raise Preempted(step, checkpoint_dir)
         finally:
@@ -376,12 +395,19 @@ class _TrainLoop:
         saver.save(step, state, self.iterator.get_state(), self.config)
 
     def _evaluate(self, step: int, state: Any) -> None:
-        key = tasks.seed_key(self.config.seed, tasks.EVAL_STREAM)
-        evaluated = [
-            self.task.evaluate(replica, self.eval_batches, key)
-            for replica in replicas.each(state, len(self.seeds))
-        ]
-        results = replicas.summarize_results(evaluated, self.seeds)
+        """The evaluators due at `step` (all of them at step 0, the baseline), replica by
+        replica."""
+        key = random_streams.seed_key(self.config.seed, random_streams.EVAL_STREAM)
+        total = self.config.num_train_steps
+        results = {}
+        for evaluator, every in self.run_setup.evaluators.values():
+            if step and not _is_due(step, every, total):
+                continue
+            evaluated = [
+                evaluator(replica, self.held_out, key)
+                for replica in replicas.each(state, len(self.seeds))
+            ]
+            results.update(replicas.summarize_results(evaluated, self.seeds))
         if results:
             self.writer.write_scalars(step, results)
             if self.writer.enabled:

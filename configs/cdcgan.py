@@ -20,7 +20,7 @@ def digits() -> ml_collections.ConfigDict:
     # so at the DCGAN's 2e-4 its images barely depend on the label after 600 steps (measured:
     # the classifier recognises 19% of the requested classes); at 1e-3, 99.2% (README).
     config.optimizer.g_learning_rate = 1e-3
-    config.eval_every_steps = 300
+    config.evals.sample_quality.every_steps = 300
     return config
 
 

@@ -40,7 +40,7 @@ def digits() -> ml_collections.ConfigDict:
     # Mimicry's 2e-4 the classifier recognises 31% of the requested classes after 1500 steps,
     # at 5e-4 66% (1e-3 collapsed: recall 0). Measured on the digits, README.
     config.optimizer.g_learning_rate = 5e-4
-    config.eval_every_steps = 500
+    config.evals.sample_quality.every_steps = 500
     return config
 
 

@@ -29,7 +29,6 @@ def base(task: str) -> ml_collections.ConfigDict:
     config.num_sample_images = 64
     config.checkpoint_every_steps = 200
     config.max_checkpoints_to_keep = 3
-    config.eval_every_steps = 0  # 0: no held-out evaluation during training
 
     # Start a new run from another run's weights: a workdir (its latest checkpoint) or one step
     # of it (WORKDIR/checkpoints/STEP). Arrays whose name and shape match are restored, the
@@ -38,17 +37,10 @@ def base(task: str) -> ml_collections.ConfigDict:
     config.init_from = ""
     config.init_from_optimizer = False
 
-    # Sample quality (during training every eval_every_steps, and `python -m cnngen_jax.evaluate`):
-    # FID/KID/precision-recall of num_samples generated images against the test split, and
-    # the conditional metrics of class-conditional models (0 samples: none).
-    # 'domain' features come from a small classifier the project trains on the dataset's labels
-    # (offline; not comparable with Inception FID); 'inception' needs converted weights
-    # (python -m cnngen_jax.metrics.convert_inception) at inception_weights.
-    config.eval = ml_collections.ConfigDict()
-    config.eval.feature_net = "domain"
-    config.eval.num_samples = 2000
-    config.eval.inception_weights = ""
-    config.eval.cache_dir = "~/.cache/cnngen_jax/eval"  # domain classifier, reference statistics
+    # Held-out evaluation (cnngen_jax.evaluators), by name: each entry's `type` is a registered
+    # evaluator, run by the trainer every `every_steps` (0: only by `python -m
+    # cnngen_jax.commands.evaluate`, which runs every entry), its other keys are its settings.
+    config.evals = ml_collections.ConfigDict()
 
     # 'bfloat16' computes convolutions in bf16 (GPU/TPU); parameters, optimizer states,
     # BatchNorm statistics and losses stay float32.
@@ -58,6 +50,54 @@ def base(task: str) -> ml_collections.ConfigDict:
     # Persistent XLA compilation cache, so a second start does not recompile ('' disables).
     config.compilation_cache_dir = "~/.cache/cnngen_jax/xla"
     return config
+
+
+# The settings of each evaluator type, in the functions below: a config adds the ones its model
+# supports under names of its own (`config.evals.NAME = common.sample_quality(...)`).
+
+
+def sample_quality(every_steps: int = 0, num_samples: int = 2000) -> ml_collections.ConfigDict:
+    """FID/KID/precision-recall of `num_samples` generated images against the held-out split,
+    and the conditional metrics of class-conditional models. 'domain' features come from a small
+    classifier the project trains on the dataset's labels (offline; not comparable with
+    Inception FID); 'inception' needs converted weights (python -m
+    cnngen_jax.commands.convert_inception) at inception_weights. batch_size 0: the run's."""
+    return ml_collections.ConfigDict(
+        {
+            "type": "sample_quality",
+            "every_steps": every_steps,
+            "feature_net": "domain",
+            "num_samples": num_samples,
+            "inception_weights": "",
+            "batch_size": 0,
+            "labels": (),  # conditional models: the classes evaluated (empty: all)
+            "cache_dir": "~/.cache/cnngen_jax/eval",  # domain classifier, reference statistics
+        }
+    )
+
+
+def elbo(every_steps: int, iw_samples: int = 32) -> ml_collections.ConfigDict:
+    """The held-out negative ELBO and importance-weighted bound (k = iw_samples; 1 gives the
+    ELBO), in nats per image and bits per dimension."""
+    return ml_collections.ConfigDict(
+        {"type": "elbo", "every_steps": every_steps, "iw_samples": iw_samples}
+    )
+
+
+def restoration_quality(every_steps: int, num_images: int = 100) -> ml_collections.ConfigDict:
+    """Whole held-out photographs (the first num_images; 0: the whole split) restored and
+    scored by the published protocols beside the classical baseline."""
+    return ml_collections.ConfigDict(
+        {"type": "restoration", "every_steps": every_steps, "num_images": num_images}
+    )
+
+
+def style_losses(every_steps: int, num_images: int = 100) -> ml_collections.ConfigDict:
+    """Held-out content and style losses on image_size centre crops of the first num_images
+    held-out images (0: all): comparable to the training losses."""
+    return ml_collections.ConfigDict(
+        {"type": "style_losses", "every_steps": every_steps, "num_images": num_images}
+    )
 
 
 def gan() -> ml_collections.ConfigDict:
@@ -98,6 +138,7 @@ def gan() -> ml_collections.ConfigDict:
     # Exponential moving average of the generator's weights, used for samples and evaluation
     # (0: none, the paper's DCGAN; 0.999 is common for its descendants).
     config.ema_decay = 0.0
+    config.evals.sample_quality = sample_quality()
 
     return config
 
@@ -110,9 +151,7 @@ def restoration(degradation: str) -> ml_collections.ConfigDict:
     config.image_size = 96  # the side of the clean (HR) crops trained on
     config.batch_size = 16
     config.num_sample_images = 4  # unused: pictures show held-out images
-    config.eval_every_steps = 250  # whole held-out photographs, beside the classical baseline
-    config.eval_images = 100  # held-out images evaluated (0: the whole split)
-    config.eval.num_samples = 0  # no sample-quality metrics: restorers do not sample
+    config.evals.restoration = restoration_quality(every_steps=250, num_images=100)
 
     # The degradation applied to clean crops in every step (cnngen_jax.restoration.degradations):
     # 'bicubic' (super-resolution by `scale`: 2, 3 or 4) or 'inpainting' (holes of `masks` kind:
@@ -168,7 +207,7 @@ def catalog_restoration_run(
     config.optimizer.schedule = "cosine"
     config.num_train_steps = num_train_steps
     config.sample_every_steps = config.checkpoint_every_steps = 5000
-    config.eval_every_steps = eval_every_steps
+    config.evals.restoration.every_steps = eval_every_steps
     return config
 
 
@@ -179,7 +218,7 @@ def published_cifar10_run(config: ml_collections.ConfigDict) -> ml_collections.C
     config.num_train_steps = 100_000
     config.sample_every_steps = 1000
     config.checkpoint_every_steps = 5000
-    config.eval.num_samples = 10_000
+    config.evals.sample_quality.num_samples = 10_000
     return config
 
 
@@ -194,7 +233,7 @@ def digits_run(
     config.num_train_steps = num_train_steps
     config.sample_every_steps = 100
     config.checkpoint_every_steps = 200
-    config.eval.num_samples = 2000
+    config.evals.sample_quality.num_samples = 2000
     return config
 
 

@@ -15,7 +15,7 @@ from cnngen_jax.configs import common, vae
 def digits() -> ml_collections.ConfigDict:
     config = vae.digits()
     config.model.conditioning = "concat"
-    config.eval.num_samples = 2000
+    config.evals.sample_quality.every_steps = 500
     return config
 
 

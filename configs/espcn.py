@@ -29,7 +29,7 @@ def photos() -> ml_collections.ConfigDict:
     config.log_every_steps = 100
     config.sample_every_steps = 500
     config.checkpoint_every_steps = 500
-    config.eval_every_steps = 500
+    config.evals.restoration.every_steps = 500
     return config
 
 

@@ -43,7 +43,7 @@ def adversarial(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 def photos() -> ml_collections.ConfigDict:
     config = adversarial(srresnet.photos())
     config.num_train_steps = 300
-    config.eval_every_steps = 150
+    config.evals.restoration.every_steps = 150
     return config
 
 

@@ -33,7 +33,7 @@ def photos() -> ml_collections.ConfigDict:
     config.log_every_steps = 50
     config.sample_every_steps = 200
     config.checkpoint_every_steps = 200
-    config.eval_every_steps = 300
+    config.evals.restoration.every_steps = 300
     return config
 
 

@@ -21,7 +21,7 @@ COCO 2014 train (~83k images), batch 4, 2 epochs (40k iterations), Adam(1e-3), c
 scenes are the closest catalog content:
 
     --config.dataset=places365_small --config.image_size=256 --config.style_size=0 \\
-    --config.num_train_steps=40000 --config.eval_every_steps=5000 \\
+    --config.num_train_steps=40000 --config.evals.style.every_steps=5000 \\
     --config.sample_every_steps=1000 --config.checkpoint_every_steps=5000
 """
 
@@ -40,11 +40,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.sample_every_steps = 100
     config.checkpoint_every_steps = 200
     config.num_sample_images = 4  # unused: pictures show held-out images
-    # Held-out content and style losses on image_size centre crops of the first eval_images
-    # held-out images (0: the whole split).
-    config.eval_every_steps = 300
-    config.eval_images = 100
-    config.eval.num_samples = 0  # no sample-quality metrics: the model does not sample
+    config.evals.style = common.style_losses(every_steps=300, num_images=100)
 
     # The style: an image path, or skimage:FILE for an image bundled with scikit-image; read
     # once when a run starts, resized to style_size x style_size (0: its own size).

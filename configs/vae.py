@@ -35,9 +35,9 @@ def digits() -> ml_collections.ConfigDict:
     config.num_train_steps = 1500
     config.sample_every_steps = 250
     config.checkpoint_every_steps = 500
-    config.eval_every_steps = 500  # test-split ELBO and importance-weighted bound
-    config.eval_iw_samples = 32  # k of the importance-weighted bound (1 gives the ELBO)
-    config.eval.num_samples = 0  # the ELBO only; N > 0 adds FID and friends of N samples
+    config.evals.elbo = common.elbo(every_steps=500, iw_samples=32)
+    # FID and friends: by the evaluate command only (every_steps 0), or also during training.
+    config.evals.sample_quality = common.sample_quality(every_steps=0)
     return config
 
 

@@ -24,7 +24,7 @@ jax.config.update("jax_num_cpu_devices", 8)
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from cnngen_jax import data, parallel, train  # noqa: E402
+from cnngen_jax import data, parallel, random_streams, train  # noqa: E402
 from cnngen_jax.models import vgg  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -114,9 +114,9 @@ TINY = {
 # Each registered recipe, shrunk (the ResNets and the standard CNN produce 32x32 only).
 RESNET = {"image_size": 32, "model.g_width": 8, "model.d_width": 8}
 DCGAN = {"model.g_width": 8, "model.d_width": 8}
-VAE = {"model.width": 8, "eval_every_steps": 2, "eval_iw_samples": 4}
-NO_EVAL = {"eval_every_steps": 0}
-SUPER_RESOLUTION = {"model.width": 8, "model.num_blocks": 1, "eval_every_steps": 2}
+VAE = {"model.width": 8, "evals.elbo.every_steps": 2, "evals.elbo.iw_samples": 4}
+NO_EVAL = {"evals.sample_quality.every_steps": 0}
+SUPER_RESOLUTION = {"model.width": 8, "model.num_blocks": 1, "evals.restoration.every_steps": 2}
 FAMILIES = {
     "dcgan": (dcgan, DCGAN),
     "vae": (vae, VAE),
@@ -126,8 +126,8 @@ FAMILIES = {
     "cdcgan": (cdcgan, {**DCGAN, **NO_EVAL}),
     "acgan": (acgan, {**DCGAN, **NO_EVAL}),
     "cgan_pd": (cgan_pd, {**RESNET, **NO_EVAL}),
-    "cvae": (cvae, {**VAE, "eval.num_samples": 0}),
-    "espcn": (espcn, {"image_size": 24, "model.width": 8, "eval_every_steps": 2}),
+    "cvae": (cvae, {**VAE, "evals.sample_quality.every_steps": 0}),
+    "espcn": (espcn, {"image_size": 24, "model.width": 8, "evals.restoration.every_steps": 2}),
     "srresnet": (srresnet, SUPER_RESOLUTION),
     "srgan": (
         srgan,
@@ -188,6 +188,13 @@ def tiny_config(data_dir: str = "", cache_dir: str = "", family: str = "dcgan", 
         for parent in parents:
             node = node[parent]
         node[leaf] = value
+    return config
+
+
+def without_evaluation(config):
+    """`config` with none of its evaluators running during training (every_steps 0)."""
+    for name in config.evals:
+        config.evals[name].every_steps = 0
     return config
 
 
@@ -270,7 +277,7 @@ class TinyRuns:
     def __getitem__(self, family: str) -> str:
         if family not in self.workdirs:
             config = tiny_config(self.data_dir, self.cache_dir, family=family, num_train_steps=2)
-            config.eval_every_steps = 0
+            without_evaluation(config)
             workdir = str(self.tmp_path_factory.mktemp(family))
             with one_device():
                 train.train_and_evaluate(config, workdir)
@@ -294,7 +301,7 @@ KEY = jax.random.key(0)  # for calling a task's functions directly
 def init_state(task, seed: int = 0):
     """The task's initial state for `seed`, as the trainer derives it (with the configs'
     default initialisation PRNG, which compiles several times faster than threefry)."""
-    key = train.tasks.seed_key(seed, train.tasks.INIT_STREAM, "rbg")
+    key = random_streams.seed_key(seed, random_streams.INIT_STREAM, "rbg")
     return train.with_pretrained(task, jax.jit(task.init_state)(key))
 
 

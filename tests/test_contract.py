@@ -10,7 +10,14 @@ import pytest
 
 from cnngen_jax import data, parallel, train
 from cnngen_jax.tasks import create_task
-from tests.conftest import FAMILIES, init_state, one_device, run_steps, tiny_config
+from tests.conftest import (
+    FAMILIES,
+    init_state,
+    one_device,
+    run_steps,
+    tiny_config,
+    without_evaluation,
+)
 
 TIMING = {"steps_per_sec", "images_per_sec"}
 
@@ -72,7 +79,7 @@ def test_a_resumed_run_logs_what_an_uninterrupted_one_does(family, data_dir, cac
     settings = {**RESUME[family], "num_train_steps": 4}
     config = tiny_config(data_dir, cache_dir, family=family, **settings)
     config.checkpoint_every_steps = config.sample_every_steps = 2
-    config.eval_every_steps = 0
+    without_evaluation(config)
     with one_device():  # the devices are checked above; here the state and the data order
         train.train_and_evaluate(config, str(tmp_path))
         uninterrupted = read_metrics(tmp_path)

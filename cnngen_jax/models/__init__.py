@@ -13,7 +13,7 @@ import flax.linen as nn
 from cnngen_jax.errors import UserError
 from cnngen_jax.registry import Registry
 
-MODELS = Registry("model", "config.model.name")
+MODELS = Registry("model", "config.model.name", package=__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,18 +51,12 @@ def require_image_size(model: str, image_size: int, size: int) -> None:
         )
 
 
-def _import_all() -> None:
-    from cnngen_jax.models import dcgan, resnet_gan, restoration, sndcgan, vae  # noqa: F401  (register)
-
-
 def models_of(family: str) -> list[str]:
-    _import_all()
     return [name for name in MODELS.names() if MODELS.get(name).family == family]
 
 
 def get_model(name: str, family: str) -> Callable:
     """The builder registered under `name`, checked to belong to `family`."""
-    _import_all()
     builder = MODELS.get(name)
     if builder.family != family:
         raise UserError(

@@ -1,11 +1,13 @@
 """Model families ("tasks"), each in its own module, selected by `config.task`.
 
 A task owns everything that differs between families: how the train state is built, the pure
-train step, the pictures written during training and any held-out evaluation. The trainer in
-`cnngen_jax.train` only talks to the `Task` interface below and never asks which family it runs.
+train step and the pictures written during training. The trainer in `cnngen_jax.train` only
+talks to the `Task` interface below and never asks which family it runs. What a trained model
+can be used for (sampling, encoding, transforming images, ...) is declared by the protocols of
+`cnngen_jax.capabilities`, which commands and evaluators (`cnngen_jax.evaluators`) check.
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import flax
@@ -34,11 +36,11 @@ class Task(Protocol):
     numbers an uninterrupted one would, and `jax.vmap` over keys trains several seeds at once.
     """
 
+    # What the run is, for messages: "a GAN", "a super-resolution model", ...
+    description: str
     # Global batches one train step consumes. With k > 1 the step receives them stacked, each
     # leaf shaped (k, B, ...), e.g. one real batch per discriminator update of a GAN.
     batches_per_step: int
-    # Classes the model is conditioned on (batch["label"] in 0..num_classes-1); 0: unconditional.
-    num_classes: int
 
     def init_state(self, key: jax.Array) -> PyTree:
         """The initial train state (parameters, optimizer states, statistics, step)."""
@@ -56,25 +58,11 @@ class Task(Protocol):
         same every call), so grids of successive steps show the same latents and inputs.
         """
 
-    def generate(
-        self, state: PyTree, key: jax.Array, num_images: int, labels: jax.Array | None = None
-    ) -> jax.Array:
-        """`num_images` samples in [-1, 1] drawn with `key`, for `cnngen_jax.evaluate` (FID,
-        KID, ...) and notebooks; conditional models draw `labels` (num_images,), or every class
-        in turn without them. Optional: families without it cannot be evaluated by sample
-        quality."""
-
     def with_pretrained(self, state: PyTree) -> PyTree:
         """Optional: `state` (from `init_state`, on its devices) with the pretrained weights the
         task reads from files, such as a frozen feature network that `init_state` can only
         shape. Called once for a new run, before `config.init_from`; a resumed run has them in
         its checkpoint."""
-
-    def evaluate(
-        self, state: PyTree, batches: Callable[[], Iterator[Batch]], key: jax.Array
-    ) -> dict[str, np.ndarray]:
-        """Held-out metrics over the batches from `batches()`, with noise drawn from `key`;
-        {} for families with none."""
 
 
 @flax.struct.dataclass
@@ -207,27 +195,10 @@ def check_labels(
         )
 
 
-# Independent random streams derived from config.seed. STATISTICS_STREAM is only ever taken of
-# seed 0: the fixed class-balanced batch whose statistics normalise conditional samples.
-TRAIN_STREAM, INIT_STREAM, SAMPLE_STREAM, EVAL_STREAM, STATISTICS_STREAM = range(5)
-
-
-def seed_key(seed: int, stream: int, impl: str | None = None) -> jax.Array:
-    """The key of one random stream; call it inside jitted code so nothing runs eagerly.
-
-    Parameter initialisation may use a PRNG that compiles faster (`config.init_prng_impl`);
-    training draws always use the default (threefry), whose numbers do not depend on how the
-    computation is partitioned over devices.
-    """
-    return jax.random.fold_in(jax.random.key(seed, impl=impl), stream)
-
-
-TASKS = Registry("task", "config.task")
+TASKS = Registry("task", "config.task", package=__name__)
 register_task = TASKS.register
 
 
 def create_task(config: ml_collections.ConfigDict, data_info: DatasetInfo) -> Task:
     """Builds the task named by `config.task`; its constructor validates its own settings."""
-    from cnngen_jax.tasks import gan, restoration, style, vae  # noqa: F401  (registers its task)
-
     return TASKS.get(config.task)(config, data_info)

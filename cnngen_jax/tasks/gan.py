@@ -16,7 +16,6 @@ task parametrised by config.
 """
 
 import functools
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import flax
@@ -25,14 +24,14 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from cnngen_jax import evaluation, losses, optim
+from cnngen_jax import losses, optim
 from cnngen_jax.data import DatasetInfo
 from cnngen_jax.errors import UserError
 from cnngen_jax.models import get_model
 from cnngen_jax.models.conditioning import GAN_CONDITIONINGS
 from cnngen_jax.models.spectral_norm import COLLECTION as SPECTRAL
+from cnngen_jax.random_streams import STATISTICS_STREAM, seed_key
 from cnngen_jax.tasks import (
-    STATISTICS_STREAM,
     Batch,
     Metrics,
     NetState,
@@ -43,7 +42,6 @@ from cnngen_jax.tasks import (
     conditional_classes,
     init_network,
     register_task,
-    seed_key,
 )
 
 Labels = jax.Array | None  # (B,) class labels; None for unconditional models
@@ -87,6 +85,7 @@ class GANTask:
         self.num_classes = conditional_classes(
             config.model.conditioning, GAN_CONDITIONINGS, data_info
         )
+        self.description = "a class-conditional GAN" if self.num_classes else "a GAN"
         self.class_loss_weight = config.class_loss_weight
         self.objective = losses.get_objective(config.loss)
         self.n_critic = config.n_critic
@@ -117,8 +116,6 @@ class GANTask:
             frozen = {name for block in blocks[: config.freeze_d_blocks] for name in block}
             self.d_optimizer = optim.freeze(self.d_optimizer, frozen)
         self.image_shape = (config.image_size, config.image_size, data_info.channels)
-        # Built only when the trainer evaluates, so its checks cannot stop a run that does not.
-        self.evaluator = evaluation.Evaluator.during_training(config)
 
     @property
     def batches_per_step(self) -> int:
@@ -353,7 +350,7 @@ class GANTask:
         pictures = {"samples": self.generate(state, key, self.num_sample_images)}
         if self.num_classes:
             pictures["class_grid"] = class_grid(
-                functools.partial(self.generate_from, state),
+                functools.partial(self.decode, state),
                 jax.random.fold_in(key, 1),
                 self.num_classes,
                 self.num_sample_images,
@@ -364,45 +361,24 @@ class GANTask:
     def generate(
         self, state: GANState, key: jax.Array, num_images: int, labels: Labels = None
     ) -> jax.Array:
-        """`num_images` samples in [-1, 1] from latents drawn with `key`, by the moving-average
-        generator weights (`config.ema_decay`; with 0 they are the current weights).
-
-        Unconditional: BatchNorm uses the statistics of this generated batch (train mode,
-        statistics not kept), as the reference's sample grids do: running averages lag badly
-        early in GAN training. Samples therefore depend on `num_images`. Conditional: images of
-        `labels` (default: every class in turn) by `generate_from`.
-        """
+        """`num_images` samples in [-1, 1]: `decode` of latents drawn with `key`."""
         latents = jax.random.normal(key, (num_images, self.models.latent_dim))
         return self.decode(state, latents, labels)
 
     def decode(self, state: GANState, latents: jax.Array, labels: Labels = None) -> jax.Array:
-        """Images of given `latents` (and `labels`, for a conditional model): conditional ones as
-        `generate_from`; unconditional ones with BatchNorm on the statistics of `latents`, as
-        `generate`, so pass a batch of them (an interpolation row, a grid)."""
-        if self.num_classes:
-            if labels is None:
-                labels = balanced_labels(len(latents), self.num_classes)
-            return self.generate_from(state, latents, labels)
-        if labels is not None:
-            check_labels(labels, self.num_classes)  # refused: the model is unconditional
-        samples, _ = self._generate(
-            state.generator, latents, None, state.g_ema_params, keep_statistics=False
-        )
-        return samples.astype(jnp.float32)
+        """Images in [-1, 1] of `latents` (and `labels`; a conditional model's default is every
+        class in turn) by the moving-average generator weights (`config.ema_decay`; with 0
+        they are the current weights).
 
-    def generate_from(self, state: GANState, latents: jax.Array, labels: jax.Array) -> jax.Array:
-        """A conditional generator's images of `latents` and `labels`, each a function of its
-        own latent and label only: BatchNorm normalises every row by the statistics of a fixed,
-        class-balanced batch of `batch_size` latents (as mixed as the training batches), so
-        asking for one class does not shift the statistics."""
-        return self.decode_each(state, latents, labels)
-
-    def decode_each(self, state: GANState, latents: jax.Array, labels: Labels = None) -> jax.Array:
-        """Images of `latents` (and `labels`, which a conditional model needs), each a function
-        of its own latent (and label) only, as `generate_from`'s: BatchNorm normalises every row
-        by the statistics of a fixed batch of `batch_size` latents (class-balanced when
-        conditional). Inversion (`cnngen_jax.inversion`) needs this of unconditional models
-        too: the restarts and images it optimises together must not share statistics."""
+        Each image is a function of its own latent (and label) only: BatchNorm normalises
+        every row by the statistics of a fixed batch of `batch_size` latents (class-balanced
+        when conditional, as mixed as the training batches), never by the other rows' (train
+        mode, statistics not kept: running averages lag badly early in GAN training). So an
+        export's image i, an inversion's restarts and a one-class grid do not depend on what
+        else is in the batch.
+        """
+        if labels is None and self.num_classes:
+            labels = balanced_labels(len(latents), self.num_classes)
         if self.num_classes or labels is not None:
             check_labels(labels, self.num_classes, len(latents))
         statistics_key = seed_key(0, STATISTICS_STREAM)
@@ -422,15 +398,3 @@ class GANTask:
             statistics_mask=mask,
         )
         return samples[: len(latents)].astype(jnp.float32)
-
-    def evaluate(
-        self, state: GANState, batches: Callable[[], Iterator[Batch]], key: jax.Array
-    ) -> dict[str, float]:
-        """FID, KID and precision/recall of `config.eval.num_samples` generated images against
-        the held-out split, on `config.eval.feature_net` features, and the conditional metrics
-        of a conditional model (`cnngen_jax.evaluation`, which fixes its own latents by
-        `config.seed`); {} when `config.eval_every_steps` or `config.eval.num_samples` is 0.
-        The real statistics are computed once."""
-        if self.evaluator is None:
-            return {}
-        return self.evaluator.evaluate_held_out(batches, self.generate, state, self.num_classes)

@@ -10,26 +10,17 @@ over the holes for inpainting), optionally a perceptual term on VGG features
 (`adversarial_weight`) against `config.discriminator` with one of the GAN zoo's objectives
 (`gan_loss`). An inpainting output keeps the known pixels: only the holes are the model's.
 
-Evaluation scores whole held-out images by the published protocols, always beside a classical
-baseline on the same inputs: super-resolution by PSNR / SSIM on the Y channel (BT.601) and on
-RGB, of 8-bit images with `scale` pixels cropped at each border (BasicSR's protocol), against
-bicubic upsampling; inpainting by L1 in the hole and over the image (on [0, 1]) and PSNR / SSIM
-of the completed image, on `image_size` tiles of the held-out images with fixed masks, against
-scikit-image's biharmonic inpainting. PSNR is capped at `MAX_PSNR` dB (a uniform region can be
-restored exactly, whose PSNR is infinite, as BasicSR and scikit-image report it; one infinite
-image would make the mean infinite).
+Held-out evaluation by the published protocols, beside a classical baseline, is the
+`restoration` evaluator's (`cnngen_jax.evaluators.restoration`).
 """
 
 import functools
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import flax
 import jax
 import jax.numpy as jnp
 import ml_collections
-import numpy as np
-from jax.experimental import multihost_utils
 
 from cnngen_jax import losses, optim, perceptual
 from cnngen_jax.data import DatasetInfo
@@ -38,9 +29,7 @@ from cnngen_jax.metrics import image_quality
 from cnngen_jax.models import get_model, vgg
 from cnngen_jax.models.spectral_norm import COLLECTION as SPECTRAL
 from cnngen_jax.restoration import degradations
-from cnngen_jax.restoration.degradations import to_8bit
 from cnngen_jax.restoration.fill import biharmonic
-from cnngen_jax.restoration.resize import imresize
 from cnngen_jax.tasks import (
     PREVIEW_IMAGES,
     Batch,
@@ -55,11 +44,6 @@ from cnngen_jax.tasks import (
 )
 
 PIXEL_LOSSES = ("l1", "l2")
-# Every PSNR's cap, in dB: above any finite PSNR of 8-bit images of fewer than 153,788 values
-# (10 log10(255^2 N): 89 dB for a 64x64 RGB tile), so in practice it caps only exact copies.
-MAX_PSNR = 100.0
-
-
 @flax.struct.dataclass
 class RestorationState:
     step: jax.Array
@@ -91,22 +75,11 @@ def pixel_error(restored: jax.Array, target: jax.Array, kind: str) -> jax.Array:
     return jnp.abs(difference) if kind == "l1" else jnp.square(difference)
 
 
-def capped_psnr(
-    images: jax.Array, references: jax.Array, data_range: float, channel: str = "rgb", crop: int = 0
-) -> jax.Array:
-    """`image_quality.psnr` of each image, capped at `MAX_PSNR`: a crop of a uniform region
-    (the retina's black surround) can be restored exactly, and its infinite PSNR would make
-    every mean infinite."""
-    return jnp.minimum(image_quality.psnr(images, references, data_range, channel, crop), MAX_PSNR)
-
-
 def _validate(config: ml_collections.ConfigDict) -> None:
     if config.pixel_loss not in PIXEL_LOSSES:
         raise UserError(
             f"unknown pixel_loss {config.pixel_loss!r}; choose one of: {', '.join(PIXEL_LOSSES)}"
         )
-    if config.eval_images < 0:
-        raise UserError(f"eval_images={config.eval_images} must be >= 0 (0: the whole split)")
     for name in ("pixel_weight", "hole_weight", "perceptual_weight", "adversarial_weight"):
         if config[name] < 0:
             raise UserError(f"{name}={config[name]} must be >= 0; set --config.{name}")
@@ -120,8 +93,10 @@ class RestorationTask:
         _validate(config)
         self.degrade = degradations.from_config(config)
         self.inpainting = config.degradation == "inpainting"
+        self.needs_mask = self.inpainting
+        self.tileable = not self.inpainting  # a hole's fill depends on the whole image
+        self.description = "an inpainting model" if self.inpainting else "a super-resolution model"
         self.scale = 1 if self.inpainting else config.scale
-        self.num_classes = 0
         self.batches_per_step = 1
         self.channels = data_info.channels
         self.image_size = config.image_size
@@ -166,9 +141,6 @@ class RestorationTask:
         # mostly padding), and 2 pixels for the super-resolution networks.
         self.size_multiple = getattr(self.model, "size_multiple", 1)  # the U-Net's 2^depth
         self.minimum_input_side = max(2, self.size_multiple)
-        self.eval_images = config.eval_images
-        self._scores = jax.jit(self._batch_scores)
-        self._baselines: dict[tuple, dict[str, np.ndarray]] = {}  # biharmonic, by batch and key
 
     # --- the model -------------------------------------------------------------------------
 
@@ -195,7 +167,7 @@ class RestorationTask:
             return inputs[..., : self.channels] + output
         return output
 
-    def restore(
+    def transform(
         self, state: RestorationState, inputs: jax.Array, mask: jax.Array | None = None
     ) -> jax.Array:
         """The restored images, in [-1, 1]: `inputs` (N, h, w, C) upscaled `scale` times, or,
@@ -313,7 +285,7 @@ class RestorationTask:
         metrics = {"loss": loss, **terms}
         if d is not None:  # D's update on the restored images of the step, made before G's update
             d, metrics["d_loss"] = self._discriminator_update(d, degraded, restored)
-        metrics["psnr"] = jnp.mean(capped_psnr(restored, degraded.target, 2.0))
+        metrics["psnr"] = jnp.mean(image_quality.capped_psnr(restored, degraded.target, 2.0))
         return state.replace(step=state.step + 1, restorer=restorer, discriminator=d), metrics
 
     def _discriminator_update(self, d: NetState, degraded, restored) -> tuple[NetState, jax.Array]:
@@ -351,114 +323,6 @@ class RestorationTask:
         )
         clean = centre_crop(clean, height, width)
         degraded = self.degrade(clean, key)
-        restored = self.restore(state, degraded.inputs, degraded.mask)
+        restored = self.transform(state, degraded.inputs, degraded.mask)
         rows = jnp.stack([self._shown_input(degraded), restored, clean], axis=1)
         return {"restoration": jnp.clip(rows, -1.0, 1.0)}
-
-    def _batch_scores(
-        self, state: RestorationState, batch: Batch, key: jax.Array
-    ) -> tuple[dict[str, jax.Array], degradations.Degraded, jax.Array]:
-        """Per-image scores of the model and (super-resolution) of bicubic upsampling, the
-        degraded images, and each one's weight (0 for padding).
-
-        Super-resolution scores whole images, cut to a multiple of the scale. Inpainting scores
-        `image_size` tiles of them (a grid, the remainder dropped): masks are drawn at the size
-        the model trains on, as inpainting benchmarks fix one image size for their masks.
-        """
-        clean, weights = batch["image"], batch["mask"]
-        size = self.image_size if self.inpainting else self.scale
-        height, width = (side // size * size for side in clean.shape[1:3])
-        if not (height and width):
-            raise UserError(
-                f"a held-out image is {clean.shape[1]}x{clean.shape[2]} pixels, smaller than "
-                f"image_size={size}, which inpainting evaluates in tiles of; lower image_size"
-            )
-        clean = clean[:, :height, :width]
-        if self.inpainting:
-            rows, columns = height // size, width // size
-            clean = clean.reshape(-1, rows, size, columns, size, self.channels)
-            clean = clean.transpose(0, 1, 3, 2, 4, 5).reshape(-1, size, size, self.channels)
-            weights = jnp.repeat(weights, rows * columns)
-        degraded = self.degrade(clean, key)
-        restored = self.restore(state, degraded.inputs, degraded.mask)
-        scores = self._quality(restored, degraded)
-        if not self.inpainting:
-            bicubic = imresize(degraded.inputs, float(self.scale))
-            scores.update({f"bicubic_{k}": v for k, v in self._quality(bicubic, degraded).items()})
-        return scores, degraded, weights
-
-    def _quality(self, restored: jax.Array, degraded: degradations.Degraded) -> dict:
-        """The protocol's scores of each restored image against its target."""
-        x, y = to_8bit(restored), to_8bit(degraded.target)
-        if self.inpainting:  # the completed image, all channels
-            protocols = {"": ("rgb", 0)}
-        else:  # luma (a grey image is its own), and RGB; `scale` pixels cropped at each border
-            protocols = {"_y": ("y" if self.channels == 3 else "rgb", self.scale)}
-            if self.channels == 3:
-                protocols["_rgb"] = ("rgb", self.scale)
-        scores = {}
-        for name, (channel, crop) in protocols.items():
-            scores[f"psnr{name}"] = capped_psnr(x, y, 255.0, channel, crop)
-            scores[f"ssim{name}"] = image_quality.ssim(x, y, 255.0, channel, crop)
-        if self.inpainting:
-            error = jnp.abs(x - y) / 255.0
-            hole = degraded.mask
-            scores["l1"] = jnp.mean(error, axis=(1, 2, 3))
-            scores["l1_hole"] = jnp.sum(error * hole, axis=(1, 2, 3)) / jnp.maximum(
-                jnp.sum(hole, axis=(1, 2, 3)) * self.channels, 1.0
-            )
-        return scores
-
-    def _biharmonic(self, degraded: degradations.Degraded, cache_key: tuple) -> dict:
-        """scikit-image's biharmonic inpainting of the same inputs and masks, scored alike;
-        computed on the host once per batch and evaluation key."""
-        if cache_key not in self._baselines:
-            from skimage.restoration import inpaint_biharmonic
-
-            inputs, mask, target = (
-                np.asarray(multihost_utils.process_allgather(x, tiled=True))
-                for x in (degraded.inputs, degraded.mask, degraded.target)
-            )
-            filled = np.stack(
-                [
-                    inpaint_biharmonic(image, hole[..., 0].astype(bool), channel_axis=-1)
-                    for image, hole in zip(inputs, mask, strict=True)
-                ]
-            )
-            host = degradations.Degraded(
-                jnp.asarray(inputs), jnp.asarray(target), jnp.asarray(mask)
-            )
-            scores = self._quality(jnp.asarray(filled, jnp.float32), host)
-            self._baselines[cache_key] = {k: np.asarray(v) for k, v in scores.items()}
-        return self._baselines[cache_key]
-
-    def evaluate(
-        self, state: RestorationState, batches: Callable[[], Iterator[Batch]], key: jax.Array
-    ) -> dict[str, np.ndarray]:
-        """Mean scores over the held-out images (the first batches holding `eval_images`, or
-        all), the model's beside the baseline's; the
-        inpainting masks of batch i are drawn from `key` and i, the same every evaluation."""
-        sums: dict[str, float] = {}
-        count = 0.0
-        key_data = tuple(np.asarray(jax.random.key_data(key)).ravel().tolist())
-        for i, batch in enumerate(batches()):
-            if self.eval_images and i * batch["image"].shape[0] >= self.eval_images:
-                break
-            batch_key = jax.random.fold_in(key, i)
-            scores, degraded, weights = self._scores(state, batch, batch_key)
-            scores = {
-                k: np.asarray(multihost_utils.process_allgather(v, tiled=True))
-                for k, v in scores.items()
-            }
-            if self.inpainting:
-                baseline = self._biharmonic(degraded, (i, key_data))
-                scores.update({f"biharmonic_{k}": v for k, v in baseline.items()})
-            weights = np.asarray(multihost_utils.process_allgather(weights, tiled=True))
-            for name, values in scores.items():
-                sums[name] = sums.get(name, 0.0) + float(np.sum(values * weights))
-            count += float(np.sum(weights))
-        means = {
-            f"test_{k}" if not k.startswith(("bicubic", "biharmonic")) else k: v / count
-            for k, v in sums.items()
-        }
-        return {name: np.asarray(value) for name, value in means.items()}

@@ -23,7 +23,6 @@ run resumes, or is loaded by `cnngen_jax.stylize`, without the weights file or t
 
 import functools
 import os
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import flax
@@ -33,7 +32,7 @@ import ml_collections
 import numpy as np
 from PIL import Image
 
-from cnngen_jax import optim, parallel, perceptual
+from cnngen_jax import optim, perceptual
 from cnngen_jax.data import DatasetInfo
 from cnngen_jax.data.pipeline import to_float
 from cnngen_jax.errors import UserError
@@ -135,8 +134,6 @@ def _validate(config: ml_collections.ConfigDict) -> None:
     for name, value in {**weights, "style_size": config.style_size}.items():
         if value < 0:
             raise UserError(f"{name}={value} must be >= 0; set --config.{name}")
-    if config.eval_images < 0:
-        raise UserError(f"eval_images={config.eval_images} must be >= 0 (0: the whole split)")
     if not config.style_image:
         raise UserError("config.style_image is empty: give an image path or skimage:FILE")
 
@@ -147,9 +144,13 @@ class StyleTransferTask:
 
     def __init__(self, config: ml_collections.ConfigDict, data_info: DatasetInfo):
         _validate(config)
-        self.num_classes = 0
+        self.description = "a style-transfer model"
         self.batches_per_step = 1
         self.channels = data_info.channels
+        self.scale = 1
+        self.needs_mask = False
+        self.tileable = False  # instance norm: every pixel depends on the whole image
+        self.minimum_input_side = SIZE_MULTIPLE
         self.image_size = config.image_size
         self.preview_side = preview_side(config.image_size)
         dtype = jnp.dtype(config.compute_dtype)
@@ -169,8 +170,6 @@ class StyleTransferTask:
         self.minimum_style_side = minimum_side(config.vgg, tuple(self.style_layers))
         self.style_image = config.style_image
         self.style_size = config.style_size
-        self.eval_images = config.eval_images
-        self._eval_sums = jax.jit(self._batch_sums)
 
     # --- the frozen VGG and the style ------------------------------------------------------
 
@@ -225,8 +224,12 @@ class StyleTransferTask:
         output = self.model.apply({"params": params}, pixels_in)
         return output[:, :height, :width] / PIXEL_SCALE - 1.0
 
-    def stylize(self, state: StyleState, images: jax.Array) -> jax.Array:
+    def transform(
+        self, state: StyleState, images: jax.Array, mask: jax.Array | None = None
+    ) -> jax.Array:
         """`images` (N, H, W, C) in [-1, 1], of any size, in the learnt style, in [-1, 1]."""
+        if mask is not None:
+            raise UserError("a style-transfer model takes no mask")
         return jnp.clip(self._transform(state.transformer.params, images), -1.0, 1.0)
 
     def per_image_losses(
@@ -295,44 +298,5 @@ class StyleTransferTask:
         """Rows of content | stylised for the first held-out images (centre crops)."""
         side = self.preview_side
         content = centre_crop(examples["image"][:PREVIEW_IMAGES], side, side)
-        rows = jnp.stack([content, self.stylize(state, content)], axis=1)
+        rows = jnp.stack([content, self.transform(state, content)], axis=1)
         return {"style_transfer": rows}
-
-    def _batch_sums(self, state: StyleState, batch: Batch) -> dict[str, jax.Array]:
-        """Each image's losses, summed with the batch's weights (0 for padding)."""
-        stylized = self._transform(state.transformer.params, batch["image"])
-        content_loss, style_loss = self.per_image_losses(state, stylized, batch["image"])
-        weights = batch["mask"]
-        return {
-            "test_content_loss": jnp.sum(content_loss * weights),
-            "test_style_loss": jnp.sum(style_loss * weights),
-            "count": jnp.sum(weights),
-        }
-
-    def evaluate(
-        self, state: StyleState, batches: Callable[[], Iterator[Batch]], key: jax.Array
-    ) -> dict[str, np.ndarray]:
-        """Held-out content and style losses (and their sum), on image_size centre crops of the
-        first `eval_images` held-out images (0: all): comparable to the training losses."""
-        totals: dict[str, float] = {"count": 0.0}
-        for batch in batches():
-            mask = batch["mask"]
-            if self.eval_images:  # padding rows and images past eval_images weigh 0
-                remaining = self.eval_images - totals["count"]
-                if remaining <= 0:
-                    break
-                mask = mask * (jnp.arange(mask.shape[0]) < remaining)
-            # Cropped before the jitted sums: one compilation for photographs of every size.
-            crops = {
-                **batch,
-                "mask": mask,
-                "image": centre_crop(batch["image"], self.image_size, self.image_size),
-            }
-            for name, value in parallel.to_host(self._eval_sums(state, crops)).items():
-                totals[name] = totals.get(name, 0.0) + float(value)
-        count = totals.pop("count")
-        if not count:
-            raise UserError("the held-out split has no images to evaluate the style transfer on")
-        means = {name: total / count for name, total in totals.items()}
-        means["test_loss"] = means["test_content_loss"] + means["test_style_loss"]
-        return {name: np.asarray(value) for name, value in means.items()}

@@ -11,7 +11,6 @@ Data x in [-1, 1] is modelled as u = (x + 1) / 2 in [0, 1] (see `cnngen_jax.mode
 
 import functools
 import math
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import flax
@@ -21,7 +20,6 @@ import ml_collections
 import numpy as np
 import optax
 
-from cnngen_jax import evaluation, parallel
 from cnngen_jax.data import DatasetInfo
 from cnngen_jax.errors import UserError
 from cnngen_jax.models import get_model
@@ -136,8 +134,6 @@ def _validate(config: ml_collections.ConfigDict) -> None:
         raise UserError(f"beta={config.beta} must be >= 0; set --config.beta")
     if config.kl_warmup_steps < 0:
         raise UserError("kl_warmup_steps must be >= 0 (0 disables the warm-up)")
-    if config.eval_iw_samples < 1:
-        raise UserError("eval_iw_samples must be >= 1 (1 gives the ELBO)")
 
 
 @register_task("vae")
@@ -149,12 +145,12 @@ class VAETask:
         self.num_classes = conditional_classes(
             config.model.conditioning, VAE_CONDITIONINGS, data_info
         )
+        self.description = "a class-conditional VAE" if self.num_classes else "a VAE"
         self.batches_per_step = 1
         self.num_sample_images = config.num_sample_images
         self.batch_size = config.batch_size
         self.beta = config.beta
         self.kl_warmup_steps = config.kl_warmup_steps
-        self.eval_iw_samples = config.eval_iw_samples
         self.model = get_model(config.model.name, "vae")(
             config.model,
             config.image_size,
@@ -173,10 +169,6 @@ class VAETask:
         self.side = max(2, math.isqrt(config.num_sample_images))
         half_side = max(1, math.isqrt(min(config.num_sample_images // 4, self.batch_size // 2)))
         self.num_pairs = 2 * half_side**2
-        self._eval_batch = jax.jit(self._eval_sums)
-        # Sample quality (FID, and the conditional metrics of a conditional VAE) besides the
-        # ELBO, when `config.eval.num_samples` asks for it.
-        self.evaluator = evaluation.Evaluator.during_training(config)
 
     def _labels(self, batch: Batch) -> jax.Array | None:
         return batch["label"] if self.num_classes else None
@@ -287,48 +279,19 @@ class VAETask:
         latents = jax.random.normal(key, (num_images, self.latent_dim))
         return self.decode(state, latents, labels)
 
-    def _eval_sums(
-        self, params: Any, batch: Batch, key: jax.Array, index: jax.Array
+    def likelihood_bounds(
+        self, state: VAEState, batch: Batch, key: jax.Array, iw_samples: int
     ) -> dict[str, jax.Array]:
-        """Masked sums over one batch; its noise depends only on `key` and `index`."""
-        images, mask = batch["image"], batch["mask"]
-        elbo_key, iw_key = jax.random.split(jax.random.fold_in(key, index))
+        """Per image, in nats: the negative ELBO (`nelbo`) and the importance-weighted bound of
+        `iw_samples` samples (`nll_iw`), with the noise drawn from `key`."""
+        images = batch["image"]
+        elbo_key, iw_key = jax.random.split(key)
         eps = jax.random.normal(elbo_key, (images.shape[0], self.latent_dim))
         labels = self._labels(batch)
-        nll, kl = elbo_terms(self.model, params, images, eps, labels=labels)
+        nll, kl = elbo_terms(self.model, state.params, images, eps, labels=labels)
         # Drawn in 2-D: XLA:CPU compiles 3-D random draws several times slower.
         iw_eps = jax.random.normal(
-            iw_key, (self.eval_iw_samples * images.shape[0], self.latent_dim)
-        ).reshape(self.eval_iw_samples, images.shape[0], self.latent_dim)
-        nll_iw = importance_weighted_nll(self.model, params, images, iw_eps, labels)
-        return {
-            "nelbo": jnp.sum(mask * (nll + kl)),
-            "nll_iw": jnp.sum(mask * nll_iw),
-            "count": jnp.sum(mask),
-        }
-
-    def evaluate(
-        self, state: VAEState, batches: Callable[[], Iterator[Batch]], key: jax.Array
-    ) -> dict[str, np.ndarray]:
-        """Test-split negative ELBO and IWAE bound, in nats per image, and the ELBO in bits/dim.
-
-        The noise of batch i is fixed by `key` and i, so evaluation is deterministic.
-        """
-        totals = {"nelbo": 0.0, "nll_iw": 0.0, "count": 0.0}
-        for i, batch in enumerate(batches()):
-            sums = self._eval_batch(state.params, batch, key, i)
-            for name, value in parallel.to_host(sums).items():
-                totals[name] += float(value)
-        count = totals["count"]
-        nelbo = totals["nelbo"] / count
-        metrics = {
-            "test_nelbo": np.asarray(nelbo),
-            "test_nll_iw": np.asarray(totals["nll_iw"] / count),
-            "test_bpd": np.asarray(nelbo / (self.num_dims * math.log(2))),
-        }
-        if self.evaluator is not None:
-            samples = self.evaluator.evaluate_held_out(
-                batches, self.generate, state, self.num_classes
-            )
-            metrics.update({name: np.asarray(value) for name, value in samples.items()})
-        return metrics
+            iw_key, (iw_samples * images.shape[0], self.latent_dim)
+        ).reshape(iw_samples, images.shape[0], self.latent_dim)
+        nll_iw = importance_weighted_nll(self.model, state.params, images, iw_eps, labels)
+        return {"nelbo": nll + kl, "nll_iw": nll_iw}
