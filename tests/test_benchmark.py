@@ -1,4 +1,5 @@
-"""The benchmark's report on a tiny case, one fresh-process probe, and the PyTorch reference."""
+"""The benchmarks/ harnesses: the report on a tiny case, one fresh-process probe, the PyTorch
+reference and the seed scaling (tests/test_package.py: the package never imports them)."""
 
 import functools
 import json
@@ -8,7 +9,8 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from cnngen_jax import benchmark, benchmark_seeds
+from benchmarks import processes, report, seeds, torch_reference, train_speed
+from benchmarks.timing import Settings
 from cnngen_jax.configs import dcgan
 from cnngen_jax.errors import UserError
 from cnngen_jax.models import get_model
@@ -29,20 +31,21 @@ def _numbers(tree):
 
 
 def test_report_has_every_figure_positive_and_finite(data_dir):
-    settings = benchmark.Settings(
+    settings = Settings(
         repeats=2, min_window_s=0.05, pipeline_s=0.2, subprocesses=False, data_dir=data_dir
     )
     with one_device():
-        report = benchmark.benchmark([TINY_CASE, "nosuch"], settings, "cmd")
-    report = json.loads(json.dumps(report))
+        result = train_speed.benchmark([TINY_CASE, "nosuch"], settings, "cmd")
+    result = json.loads(json.dumps(result))
 
-    assert report["skipped"] == ["nosuch"]
-    assert report["command"] == "cmd"
+    assert result["skipped"] == ["nosuch"]
+    assert result["command"] == "cmd"
     assert {"cpu_model", "cpu_count", "jax", "torch", "jax_devices", "date_utc"} <= set(
-        report["machine"]
+        result["machine"]
     )
-    case = report["cases"][TINY_CASE]
-    impls = ["jax"] + (list(benchmark.TORCH_LAYOUTS) if report["machine"]["torch"] else [])
+    case = result["cases"][TINY_CASE]
+    torch_layouts = list(torch_reference.TORCH_LAYOUTS)
+    impls = ["jax"] + (torch_layouts if result["machine"]["torch"] else [])
     assert list(case["train"]) == impls
     for figures in case["train"].values():
         assert len(figures["window_steps_per_s"]) == 2
@@ -54,12 +57,12 @@ def test_report_has_every_figure_positive_and_finite(data_dir):
     }
     numbers = list(_numbers(case))
     assert numbers and all(math.isfinite(x) and x > 0 for x in numbers)
-    assert TINY_CASE in benchmark.format_report(report)
+    assert TINY_CASE in report.format_report(result)
 
 
 def test_fresh_jax_process_reports_compile_start_and_memory(data_dir, tmp_path):
     args = {"case": TINY_CASE, "data_dir": data_dir, "cache_dir": str(tmp_path), "steps": 2}
-    result = benchmark.spawn("cnngen_jax.benchmark", [f"--probe={json.dumps(args)}"])
+    result = processes.spawn("benchmarks.train_speed", [f"--probe={json.dumps(args)}"])
 
     phases = result["phases_s"]
     assert list(phases) == ["imported", "data_ready", "state_ready", "compiled", "first_step"]
@@ -99,16 +102,16 @@ def test_torch_reference_is_our_dcgan_and_iterates():
 
 
 def test_seed_scaling_reports_replica_throughput_against_one_seed(data_dir):
-    settings = benchmark.Settings(repeats=2, min_window_s=0.01, data_dir=data_dir)
+    settings = Settings(repeats=2, min_window_s=0.01, data_dir=data_dir)
     with one_device():
-        result = benchmark_seeds.seed_scaling("vae-16-b16@model.width=8", [1, 2], settings)
+        result = seeds.seed_scaling("vae-16-b16@model.width=8", [1, 2], settings)
     one, two = result["by_num_seeds"][1], result["by_num_seeds"][2]
     assert one["vs_separate_runs"] == pytest.approx(1.0)
     assert two["replica_images_per_s"] == pytest.approx(2 * 16 * two["steps_per_s"])
     assert two["vs_separate_runs"] == pytest.approx(
         two["replica_images_per_s"] / one["replica_images_per_s"]
     )
-    assert "| 2 |" in benchmark_seeds.format_rows([result])
-    assert benchmark_seeds.seed_counts("8,4,4") == [1, 4, 8]  # separate runs: K = 1, always
+    assert "| 2 |" in seeds.format_rows([result])
+    assert seeds.seed_counts("8,4,4") == [1, 4, 8]  # separate runs: K = 1, always
     with pytest.raises(UserError, match="--num_seeds=0,2 must be numbers of at least 1"):
-        benchmark_seeds.seed_counts("0,2")
+        seeds.seed_counts("0,2")

@@ -6,7 +6,8 @@ BatchNorm N(1, 0.02) and bias 0), Adam(2e-4, 0.5, 0.999) and the reference itera
 the real batch then on `fake.detach()`, then a G step, with BCE on logits. As in the reference,
 the G step's backward also fills D's (unused) weight gradients. Importing this module needs torch.
 
-`python -m tests.torch_dcgan '{JSON}'` is the benchmark's fresh-process probe (`probe`).
+`python -m tests.torch_dcgan '{JSON}'` is the fresh-process probe (`probe`) of
+`python -m benchmarks.train_speed`.
 """
 
 import dataclasses

@@ -506,7 +506,7 @@ class CGANPDDiscriminator32(SNGANDiscriminator32):
 
 
 # --------------------------------------------------------------------------------------------
-# The SNGAN iteration as Mimicry trains it, for the benchmark (python -m cnngen_jax.benchmark).
+# The SNGAN iteration as Mimicry trains it, for the benchmark (python -m benchmarks.train_speed).
 # --------------------------------------------------------------------------------------------
 
 
