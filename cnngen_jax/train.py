@@ -326,6 +326,7 @@ class _TrainLoop:
             out_shardings=replicated,
         )
         self.last_scalars: dict[str, float] = {}
+        self.protocols_shown: set[str] = set()
 
     def run(self, state: Any, start_step: int, checkpoint_dir: str) -> dict[str, float]:
         config, total = self.config, self.config.num_train_steps
@@ -400,7 +401,7 @@ class _TrainLoop:
         key = random_streams.seed_key(self.config.seed, random_streams.EVAL_STREAM)
         total = self.config.num_train_steps
         results = {}
-        for evaluator, every in self.run_setup.evaluators.values():
+        for name, (evaluator, every) in self.run_setup.evaluators.items():
             if step and not _is_due(step, every, total):
                 continue
             evaluated = [
@@ -408,6 +409,9 @@ class _TrainLoop:
                 for replica in replicas.each(state, len(self.seeds))
             ]
             results.update(replicas.summarize_results(evaluated, self.seeds))
+            if name not in self.protocols_shown and self.writer.enabled:
+                print(f"evaluation protocol of {name}: {json.dumps(evaluator.protocol())}")
+                self.protocols_shown.add(name)
         if results:
             self.writer.write_scalars(step, results)
             if self.writer.enabled:

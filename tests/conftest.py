@@ -24,7 +24,7 @@ jax.config.update("jax_num_cpu_devices", 8)
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from cnngen_jax import data, parallel, random_streams, train  # noqa: E402
+from cnngen_jax import data, evaluators, parallel, random_streams, train  # noqa: E402
 from cnngen_jax.models import vgg  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -189,6 +189,12 @@ def tiny_config(data_dir: str = "", cache_dir: str = "", family: str = "dcgan", 
             node = node[parent]
         node[leaf] = value
     return config
+
+
+def evaluator_of(config, task, name: str, data_dir: str = ""):
+    """The evaluator `config.evals.<name>` describes, built for `task` as the trainer does."""
+    context = evaluators.Context(name, config, task, data_dir)
+    return evaluators.build(config.evals[name], context)[0]
 
 
 def without_evaluation(config):

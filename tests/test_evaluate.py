@@ -1,7 +1,8 @@
 """Offline evaluation: the domain classifier, cached reference statistics, the protocol stamp,
 the conditional metrics on generators with known answers, the trainer's periodic evaluation and
-`python -m cnngen_jax.evaluate` on a tiny class-conditional run."""
+`python -m cnngen_jax.commands.evaluate` on a tiny class-conditional run."""
 
+import importlib
 import json
 import os
 import shutil
@@ -16,8 +17,9 @@ import scipy.linalg
 from PIL import Image
 
 import cnngen_jax
-from cnngen_jax import data, evaluation, inference
+from cnngen_jax import data, inference
 from cnngen_jax.errors import UserError
+from cnngen_jax.evaluators import sample_quality
 from cnngen_jax.metrics import InceptionWeightsMissing, domain
 from cnngen_jax.tasks import create_task
 from tests.conftest import FAST_COMPILE, ROOT, run_main, tiny_config, tiny_flags
@@ -36,7 +38,7 @@ def classifier(data_dir, eval_cache) -> domain.TrainedClassifier:
     return domain.load_or_train("digits", SIZE, data_dir, eval_cache)
 
 
-def make_evaluator(data_dir, cache, **overrides) -> evaluation.Evaluator:
+def make_evaluator(data_dir, cache, **overrides) -> sample_quality.SampleMetrics:
     settings = dict(
         feature_net="domain",
         num_samples=297,
@@ -48,7 +50,7 @@ def make_evaluator(data_dir, cache, **overrides) -> evaluation.Evaluator:
         batch_size=64,
         seed=0,
     )
-    return evaluation.Evaluator(**{**settings, **overrides})
+    return sample_quality.SampleMetrics(**{**settings, **overrides})
 
 
 def split_images(data_dir, split) -> np.ndarray:
@@ -113,7 +115,7 @@ def test_classifier_cache_is_pickle_free_hash_stamped_and_reused(
 def test_fid_is_zero_on_the_split_itself_large_on_noise(
     classifier, data_dir, eval_cache, monkeypatch
 ):
-    monkeypatch.setattr(evaluation, "KID_SUBSETS", 10)  # 100 take seconds on a busy CPU
+    monkeypatch.setattr(sample_quality, "KID_SUBSETS", 10)  # 100 take seconds on a busy CPU
     evaluator = make_evaluator(data_dir, eval_cache)
     reference = evaluator.cached_reference("test")
     test_images, train_images = split_images(data_dir, "test"), split_images(data_dir, "train")
@@ -149,7 +151,9 @@ def test_reference_cache_is_pickle_free_and_keyed_by_protocol(
     path = os.path.join(eval_cache, "reference", path)
     with np.load(path, allow_pickle=False) as npz:
         assert json.loads(str(npz["key"])) == reference.key
-    monkeypatch.setattr(evaluation, "extract_features", lambda *a, **k: pytest.fail("recomputed"))
+    monkeypatch.setattr(
+        sample_quality, "extract_features", lambda *a, **k: pytest.fail("recomputed")
+    )
     again = evaluator.cached_reference("test")
     np.testing.assert_array_equal(again.features, reference.features)
     np.testing.assert_array_equal(again.stats.cov, reference.stats.cov)
@@ -242,7 +246,7 @@ def test_bad_settings_are_reported_before_any_work(data_dir, tmp_path, overrides
 def run_evaluate(args: list[str]) -> subprocess.CompletedProcess:
     env = {**os.environ, "XLA_FLAGS": FAST_COMPILE}  # as the trainer's subprocess
     return subprocess.run(
-        [sys.executable, "-m", "cnngen_jax.evaluate", *args],
+        [sys.executable, "-m", "cnngen_jax.commands.evaluate", *args],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
 
@@ -255,9 +259,9 @@ def tiny_run(tmp_path_factory, data_dir, cache_dir, eval_cache, classifier):
     overrides = {
         "num_train_steps": 4,
         "checkpoint_every_steps": 2,
-        "eval_every_steps": 2,
-        "eval.num_samples": 40,
-        "eval.cache_dir": eval_cache,
+        "evals.sample_quality.every_steps": 2,
+        "evals.sample_quality.num_samples": 40,
+        "evals.sample_quality.cache_dir": eval_cache,
     }
     args = ["--config=configs/cdcgan.py", f"--workdir={workdir}"]
     result = run_main(args + tiny_flags(data_dir, cache_dir, "cdcgan", **overrides))
@@ -265,7 +269,7 @@ def tiny_run(tmp_path_factory, data_dir, cache_dir, eval_cache, classifier):
     return workdir, result
 
 
-def test_trainer_evaluates_every_eval_every_steps(tiny_run, classifier):
+def test_trainer_evaluates_every_every_steps(tiny_run, classifier):
     workdir, result = tiny_run
     lines = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     evaluated = [m["step"] for m in lines if "domain_fid" in m]
@@ -283,14 +287,44 @@ def test_evaluate_command_matches_the_trainers_last_evaluation(tiny_run):
         json.loads(line) for line in (workdir / "evaluation.jsonl").read_text().splitlines()
     ]
     assert printed == written
-    assert written["step"] == 4 and written["protocol"]["num_fake"] == 40
-    assert written["protocol"]["split"] == "test" and written["protocol"]["num_real"] == 297
+    protocol = written["protocol"]["sample_quality"]
+    assert written["step"] == 4 and protocol["num_fake"] == 40
+    assert protocol["split"] == "test" and protocol["num_real"] == 297
     metrics = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     during_training = [m for m in metrics if m["step"] == 4 and "domain_fid" in m][0]
     names = ("domain_fid", "domain_kid", "domain_precision", "domain_recall", "class_accuracy")
     for name in (*names, "domain_intra_fid", "cas", "cas_real"):
         assert written[name] == pytest.approx(during_training[name], rel=1e-5, abs=1e-9), name
-    assert written["protocol"]["conditional"]["classes"] == list(range(10))
+    assert protocol["conditional"]["classes"] == list(range(10))
+
+
+LEGACY = os.path.join(ROOT, "tests", "legacy_configs")
+
+
+@pytest.mark.parametrize("name", sorted(f[:-5] for f in os.listdir(LEGACY)))
+def test_legacy_evaluation_settings_translate_to_the_configs_evals(name, tmp_path):
+    """config.json files of every config as version 0.3.0 wrote them (before config.evals):
+    their evaluation settings become the evals the same config declares today."""
+    shutil.copy(os.path.join(LEGACY, f"{name}.json"), tmp_path / "config.json")
+    loaded = inference.load_run_config(str(tmp_path))
+    assert not set(inference.LEGACY_EVAL_SETTINGS) & set(loaded)
+    module = importlib.import_module(f"cnngen_jax.configs.{name}")
+    assert loaded.evals.to_dict() == module.get_config().evals.to_dict()
+
+
+def test_a_legacy_workdir_written_by_the_trainer_loads_and_evaluates(tiny_runs, tmp_path):
+    """A workdir trained by the current code, its config.json rewritten in the 0.3.0 form."""
+    workdir = tmp_path / "run"
+    shutil.copytree(tiny_runs["vae"], workdir)
+    config = json.loads((workdir / "config.json").read_text())
+    del config["evals"]
+    config.update(eval_every_steps=0, eval_iw_samples=2)
+    config["eval"] = {"feature_net": "domain", "num_samples": 0, "inception_weights": ""}
+    (workdir / "config.json").write_text(json.dumps(config))
+    run = inference.load_run(str(workdir))
+    assert run.config.evals.elbo.iw_samples == 2 and run.step == 2
+    result = inference.evaluate_run(str(workdir), evals=["elbo"])
+    assert np.isfinite(result["test_nelbo"]) and result["protocol"]["elbo"]["iw_samples"] == 2
 
 
 def test_a_config_from_before_conditioning_still_loads(tmp_path):
@@ -307,7 +341,8 @@ def test_a_config_from_before_conditioning_still_loads(tmp_path):
     [
         (["--feature_net=inception"], "convert_inception"),
         (["--split=validation"], "--split"),
-        (["--labels=3,12"], "label 12 (--labels) is outside"),
+        (["--labels=3,12"], "label 12 (--labels or config.evals.sample_quality.labels) is"),
+        (["--evals=elbo"], "--evals names ['elbo']"),
         (["--labels=0,1,2,3,4,5", "--num_samples=10"], "fewer than 2 images to each of 6"),
     ],
 )

@@ -23,7 +23,15 @@ from cnngen_jax.tasks.vae import (
     importance_weighted_nll,
     log_likelihood,
 )
-from tests.conftest import KEY, init_state, one_device, run_main, tiny_config, tiny_flags
+from tests.conftest import (
+    KEY,
+    evaluator_of,
+    init_state,
+    one_device,
+    run_main,
+    tiny_config,
+    tiny_flags,
+)
 
 DIGITS = DatasetInfo("digits", 1, 10)
 
@@ -233,13 +241,14 @@ def test_evaluation_counts_real_examples_only_and_is_deterministic(task, state):
     mask = np.ones((2, 16), np.float32)
     mask[1, 10:] = 0
     batches = [{"image": images[i], "mask": mask[i]} for i in range(2)]
-    result = task.evaluate(state, lambda: iter(batches), KEY)
+    evaluate = evaluator_of(vae_tiny_config(), task, "elbo")
+    result = evaluate(state, lambda: iter(batches), KEY)
     padding = images[1].copy()
     padding[10:] = images[0, 10:]
     batches[1] = {"image": padding, "mask": mask[1]}
-    assert task.evaluate(state, lambda: iter(batches), KEY) == result
+    assert evaluate(state, lambda: iter(batches), KEY) == result
     # Undoing the masked mean by hand: 26 real images, one eps per (batch, row).
-    sums = [task._eval_batch(state.params, b, KEY, i) for i, b in enumerate(batches)]
+    sums = [evaluate._sums(state, b, jax.random.fold_in(KEY, i)) for i, b in enumerate(batches)]
     np.testing.assert_allclose(
         result["test_nelbo"], sum(float(s["nelbo"]) for s in sums) / 26, rtol=1e-6
     )
@@ -259,7 +268,7 @@ def test_training_improves_the_test_elbo(tmp_path, data_dir, cache_dir):
         data_dir,
         cache_dir,
         num_train_steps=40,
-        eval_every_steps=10,
+        **{"evals.elbo.every_steps": 10},
         sample_every_steps=40,
         checkpoint_every_steps=40,
         log_every_steps=10,

@@ -40,8 +40,9 @@ class Context:
     data_dir: str
 
     def setting(self, key: str) -> str:
-        """The config path of one of the evaluator's settings, for messages."""
-        return f"config.evals.{self.name}.{key}"
+        """How a user sets one of the evaluator's settings, for messages: the evaluate
+        command's flag or the config path."""
+        return f"--{key} or config.evals.{self.name}.{key}"
 
 
 class Evaluator(Protocol):

@@ -9,7 +9,6 @@ feature is computed, as images saved to disk would be.
 """
 
 import dataclasses
-import json
 import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -315,7 +314,7 @@ def _kid_subset_size(num_real: int, num_fake: int) -> int:
 @register_evaluator("sample_quality")
 class SampleQuality:
     """`config.evals.NAME = common.sample_quality(...)`: `SampleMetrics` of a generative model
-    against the held-out split; the protocol is printed at the first evaluation."""
+    against the held-out split."""
 
     capability = capabilities.Sampler
 
@@ -342,10 +341,7 @@ class SampleQuality:
         """The metrics of `num_samples` images (their latents fixed by the run's seed, not by
         `key`: every evaluation of a run draws the same ones)."""
         reference = self.metrics.reference(held_out)
-        first = self._protocol is None
         self._protocol = self.metrics.protocol(reference, self.classes)
-        if first and jax.process_index() == 0:
-            print(f"evaluation protocol: {json.dumps(self._protocol)}", flush=True)
         return self.metrics.evaluate(reference, self.sampler.generate, state, self.classes)
 
     def protocol(self) -> dict[str, Any]:
