@@ -27,13 +27,14 @@ import tensorflow_datasets as tfds
 from PIL import Image
 
 from cnngen_jax import images, inference
+from cnngen_jax.capabilities import Sampler, require
 
 BATCH_SIZE = 256
 SPLIT = "train"
 IMAGES_DIR = "images"
 TFDS_DIR = "tfds"
 UNLABELLED = "unlabelled"
-_LATENT_STREAM = 3  # `sample.draw` takes streams 0-2 of the same seed
+_LATENT_STREAM = 3  # `sampling.draw` takes streams 0-2 of the same seed
 
 
 def latents(seed: int, indices: np.ndarray, latent_dim: int) -> jax.Array:
@@ -54,13 +55,14 @@ def generate(
 ) -> Iterator[np.ndarray]:
     """The images (uint8) of `run`'s generator in batches; `labels` gives each image's class (None
     for an unconditional model). The last batch is computed at full size and cut: one shape, one
-    compilation."""
-    decode = inference.compiled(run.task.decode)
+    compilation. A UserError unless the run is a `Sampler`."""
+    task = require(run.task, Sampler, "`python -m cnngen_jax.commands.sample --export`")
+    decode = inference.compiled(task.decode)
     size = min(batch_size, num_images)
     for start in range(0, num_images, size):
         indices = np.arange(start, start + size)
         batch_labels = None if labels is None else labels[np.minimum(indices, num_images - 1)]
-        batch = decode(run.state, latents(seed, indices, run.task.latent_dim), batch_labels)
+        batch = decode(run.state, latents(seed, indices, task.latent_dim), batch_labels)
         yield images.to_uint8(batch)[: num_images - start]
 
 

@@ -61,6 +61,54 @@ def pixels(image: Image.Image, channels: int) -> np.ndarray:
     return np.asarray(converted).reshape(image.height, image.width, channels)
 
 
+def image_files(values: list[str], setting: str) -> list[str]:
+    """The files of a flag given as a comma list of images or as one directory of them (its
+    files with an image extension, in name order)."""
+    if len(values) == 1 and os.path.isdir(values[0]):
+        known = Image.registered_extensions()
+        names = sorted(os.listdir(values[0]))
+        files = [
+            os.path.join(values[0], n) for n in names if os.path.splitext(n)[1].lower() in known
+        ]
+        if not files:
+            raise UserError(f"{setting}={values[0]} holds no image files")
+        return files
+    return values
+
+
+def _channels(image: Image.Image) -> int:
+    mode = image.palette.mode if image.mode == "P" else image.mode
+    return Image.getmodebands(mode)
+
+
+def _is_grey(image: Image.Image) -> bool:
+    """Whether an RGB image's three channels are equal everywhere."""
+    rgb = np.asarray(image.convert("RGB"))
+    return bool(np.all(rgb == rgb[..., :1]))
+
+
+def model_pixels(
+    image: Image.Image, path: str, shape: tuple[int, int, int], setting: str
+) -> np.ndarray:
+    """`image` (read from `path`, given by `setting`) as uint8 (H, W, C), or a UserError unless
+    it has the model's `shape`: its size and channel count, where an RGB image whose channels
+    are all equal is grey. Nothing is resized."""
+    size, channels = shape[0], shape[2]
+    found = _channels(image)
+    if found != channels and not (channels == 1 and found == 3 and _is_grey(image)):
+        kinds = {1: "greyscale", 2: "greyscale with alpha", 3: "RGB", 4: "RGB with alpha"}
+        raise UserError(
+            f"{setting}={path} has {found} channels ({kinds.get(found, image.mode)}); the model "
+            f"takes {channels}-channel ({kinds[channels]}) images"
+        )
+    if image.size != (size, size):
+        raise UserError(
+            f"{setting}={path} is {image.width}x{image.height} pixels; the model takes "
+            f"{size}x{size} images (nothing is resized: resize or crop it first)"
+        )
+    return pixels(image, channels)
+
+
 def output_format(output_path: str) -> str:
     """The PIL format `output_path`'s extension names, or a UserError naming --output: checked
     before a command does its work."""

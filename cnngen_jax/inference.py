@@ -3,7 +3,7 @@ the workdir alone (config.json and a checkpoint), for the command-line tools and
 
     run = load_run("runs/srresnet")          # the latest complete checkpoint
     run = load_run("runs/srresnet", step=400)
-    restored = run.task.restore(run.state, low_resolution_images)
+    restored = run.task.transform(run.state, low_resolution_images)
 """
 
 import dataclasses

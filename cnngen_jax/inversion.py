@@ -7,10 +7,10 @@ features (`cnngen_jax.perceptual.content_loss`, Johnson et al. 2016), which favo
 edges and textures over the pixel average. A GAN's loss surface is not convex: every image is
 inverted from `restarts` random starting latents at once, all restarts x images in one batch
 and one compiled `lax.scan` over the steps, and the restart with the lowest final pixel error is
-kept. `decode` must make each image from its own latent alone (`GANTask.decode_each`), so the
-rows optimised together do not interact.
+kept. `decode` must make each image from its own latent alone (as a `capabilities.Sampler`'s
+`decode` does), so the rows optimised together do not interact.
 
-    projection = invert(task.decode_each, state, images, labels, task.latent_dim, key)
+    projection = invert(task.decode, state, images, labels, task.latent_dim, key)
 """
 
 import dataclasses

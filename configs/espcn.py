@@ -3,7 +3,8 @@ Sub-Pixel Convolutional Neural Network"): three convolutions (5x5 64, 3x3 32, 3x
 tanh, and a pixel shuffle; here on RGB, x3 as the paper's main results.
 
     python -m cnngen_jax.main --config=configs/espcn.py --workdir=runs/espcn
-    python -m cnngen_jax.restore --workdir=runs/espcn --input=photo.png --output=photo_x3.png
+    python -m cnngen_jax.commands.restore --workdir=runs/espcn \\
+        --input=photo.png --output=photo_x3.png
 
 Presets (`--config=configs/espcn.py:NAME`):
 

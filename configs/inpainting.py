@@ -7,7 +7,7 @@ solves it (`cnngen_jax/restoration/fill.py`), and learns a correction to it from
 at step 0 the model is that fill.
 
     python -m cnngen_jax.main --config=configs/inpainting.py --workdir=runs/inpainting
-    python -m cnngen_jax.restore --workdir=runs/inpainting --input=photo.png \
+    python -m cnngen_jax.commands.restore --workdir=runs/inpainting --input=photo.png \
         --mask=holes.png --output=filled.png
 
 Presets (`--config=configs/inpainting.py:NAME`):

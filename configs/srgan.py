@@ -4,7 +4,7 @@ features (before the ReLU; L1) x 1, and a vanilla GAN loss x 5e-3 against the VG
 discriminator, Adam(1e-4, 0.9, 0.99) for both networks.
 
 The perceptual loss needs VGG19's weights, converted once from torchvision's file (nothing is
-downloaded): `python -m cnngen_jax.models.convert_vgg --arch=vgg19
+downloaded): `python -m cnngen_jax.commands.convert_vgg --arch=vgg19
 --torch_weights=vgg19-dcbb9e9d.pth --out=~/.cache/cnngen_jax/vgg19.npz`. Fine-tune from a trained
 MSRResNet, as BasicSR does:
 

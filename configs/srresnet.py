@@ -3,7 +3,8 @@ channels without BatchNorm, two pixel-shuffle x2 stages, a bilinear skip from th
 trained on an L1 loss.
 
     python -m cnngen_jax.main --config=configs/srresnet.py --workdir=runs/srresnet
-    python -m cnngen_jax.restore --workdir=runs/srresnet --input=photo.png --output=photo_x4.png
+    python -m cnngen_jax.commands.restore --workdir=runs/srresnet \\
+        --input=photo.png --output=photo_x4.png
 
 Presets (`--config=configs/srresnet.py:NAME`):
 

@@ -4,10 +4,10 @@ layers and weights of pytorch/examples' `fast_neural_style` (content 1e5, style 
 
 The losses need VGG16's weights, converted once from torchvision's file (nothing is downloaded):
 
-    python -m cnngen_jax.models.convert_vgg --arch=vgg16 \\
+    python -m cnngen_jax.commands.convert_vgg --arch=vgg16 \\
         --torch_weights=vgg16-397923af.pth --out=~/.cache/cnngen_jax/vgg16.npz
     python -m cnngen_jax.main --config=configs/style_transfer.py --workdir=runs/style
-    python -m cnngen_jax.stylize --workdir=runs/style --input=photo.jpg --output=styled.png
+    python -m cnngen_jax.commands.stylize --workdir=runs/style --input=photo.jpg --output=styled.png
 
 The default trains in minutes on 2 CPU cores: random 64x64 crops of the embedded photographs,
 batch 4, in the style of scikit-image's immunohistochemistry slide (`skimage:ihc.png`, resized to

@@ -8,7 +8,7 @@ import jax
 import numpy as np
 import pytest
 
-from cnngen_jax import data, parallel, train
+from cnngen_jax import data, inference, parallel, train
 from cnngen_jax.tasks import create_task
 from tests.conftest import (
     FAMILIES,
@@ -64,13 +64,18 @@ def read_metrics(workdir) -> list[dict]:
     return [{k: v for k, v in json.loads(line).items() if k not in TIMING} for line in lines]
 
 
-# One recipe per kind of train state, with the cheapest networks that hold it: conditional
-# BatchNorm in G, spectral-norm vectors in D, labels in the batches, the fused step and an EMA
-# generator (the standard CNN, made conditional), and the VAE's single network. (The
-# restorers' state holds nothing new; their random crops resume exactly in test_restoration.py.)
-# BatchNorm statistics in D resume end to end in test_main.py (the DCGAN), stacked batches and
-# the critic scan in test_gan.py.
-RESUME = {"sndcgan": {"model.conditioning": "projection", "ema_decay": 0.9}, "vae": {}}
+# One recipe per task and kind of train state, with the cheapest networks that hold it:
+# conditional BatchNorm in G, spectral-norm vectors in D, labels in the batches, the fused step
+# and an EMA generator (the standard CNN, made conditional); the VAE's single network; the
+# inpainter's U-Net beside its spectral-norm discriminator, its random crops and masks; the
+# style network beside its frozen VGG and Gram matrices. BatchNorm statistics in D resume end to
+# end in test_main.py (the DCGAN), stacked batches and the critic scan in test_gan.py.
+RESUME = {
+    "sndcgan": {"model.conditioning": "projection", "ema_decay": 0.9},
+    "vae": {},
+    "inpainting": {},
+    "style_transfer": {},
+}
 
 
 @pytest.mark.parametrize("family", list(RESUME))
@@ -91,3 +96,25 @@ def test_a_resumed_run_logs_what_an_uninterrupted_one_does(family, data_dir, cac
         assert a.keys() == b.keys()
         for key in a:
             np.testing.assert_allclose(a[key], b[key], rtol=1e-6, err_msg=f"{key} at {a['step']}")
+
+
+# One recipe per task: each of its evaluators (config.evals) runs on a trained checkpoint, as
+# `python -m cnngen_jax.commands.evaluate` runs them, with its protocol stamped.
+EVALUATED = {"dcgan": {"num_samples": 20}, "vae": {"num_samples": 20}, "srresnet": {},
+             "inpainting": {}, "style_transfer": {}}  # fmt: skip
+
+
+@pytest.mark.parametrize("family", list(EVALUATED))
+def test_every_task_is_evaluated_by_its_configs_evaluators(family, tiny_runs, tmp_path):
+    workdir = tmp_path / "run"
+    shutil.copytree(tiny_runs[family], workdir)
+    config = inference.load_run_config(str(workdir))
+    for settings in config.evals.values():
+        if "cache_dir" in settings:
+            settings.cache_dir = str(tmp_path / "cache")
+    (workdir / "config.json").write_text(config.to_json())
+    with one_device():
+        result = inference.evaluate_run(str(workdir), **EVALUATED[family])
+    assert result["step"] == 2 and set(result["protocol"]) == set(config.evals)
+    scores = {k: v for k, v in result.items() if k not in ("step", "protocol")}
+    assert scores and all(np.isfinite(v) for v in scores.values()), scores

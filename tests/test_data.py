@@ -132,7 +132,7 @@ def test_unprepared_catalog_dataset_fails_fast_with_the_prepare_command(tmp_path
     with pytest.raises(UserError) as error:
         data.open_source("cifar10", "train", str(tmp_path))
     assert time.perf_counter() - started < 10
-    assert f"python -m cnngen_jax.data.prepare --dataset=cifar10 --data_dir={tmp_path}" in str(
+    assert f"python -m cnngen_jax.commands.prepare --dataset=cifar10 --data_dir={tmp_path}" in str(
         error.value
     )
 

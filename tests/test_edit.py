@@ -1,6 +1,6 @@
-"""`python -m cnngen_jax.edit` and GAN inversion on tiny runs: a known latent's image recovered,
-determinism under a seed, the VAE's encode / edit / decode path, latent arithmetic, and bad
-input."""
+"""`python -m cnngen_jax.commands.edit` (`cnngen_jax.editing`) and GAN inversion on tiny runs: a
+known latent's image recovered, determinism under a seed, the VAE's encode / edit / decode path,
+latent arithmetic, and bad input."""
 
 import json
 import os
@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from cnngen_jax import images, inference, inversion
-from cnngen_jax.edit import attribute_direction, edit, edit_images
+from cnngen_jax.editing import attribute_direction, edit, edit_images
 from cnngen_jax.errors import UserError
 from tests.conftest import ROOT, VGG_WEIGHTS, output_dir
 
@@ -39,7 +39,7 @@ def write_pngs(folder, pictures: np.ndarray, prefix: str = "image") -> list[str]
 def generated(run: inference.LoadedRun, seed: int, count: int) -> tuple[np.ndarray, jax.Array]:
     """`count` images of the run's generator from latents drawn with `seed`, and the latents."""
     latents = jax.random.normal(jax.random.key(seed), (count, run.task.latent_dim))
-    return np.asarray(run.task.decode_each(run.state, latents)), latents
+    return np.asarray(run.task.decode(run.state, latents)), latents
 
 
 def test_inversion_recovers_the_image_of_a_known_latent(loaded):
@@ -50,7 +50,7 @@ def test_inversion_recovers_the_image_of_a_known_latent(loaded):
     settings = inversion.Settings(steps=100, restarts=2, learning_rate=0.1)
     key = jax.random.key(0)
     found = inversion.invert(
-        run.task.decode_each, run.state, targets, None, run.task.latent_dim, key, settings
+        run.task.decode, run.state, targets, None, run.task.latent_dim, key, settings
     )
     # Measured: MSE ~1e-8 (PSNR ~70-80 dB) from ~1e-3 at the best start and at chance.
     assert np.all(found.mse < 1e-3 * found.start_mse)
@@ -66,7 +66,7 @@ def test_a_seed_gives_the_same_latents_and_each_image_is_projected_alone(loaded)
     def invert(pictures, seed):
         key = jax.random.key(seed)
         return inversion.invert(
-            run.task.decode_each, run.state, pictures, None, run.task.latent_dim, key, FEW
+            run.task.decode, run.state, pictures, None, run.task.latent_dim, key, FEW
         ).latents
 
     first, again, other = invert(targets, 0), invert(targets, 0), invert(targets, 1)
@@ -195,7 +195,7 @@ def test_bad_input_names_the_setting_and_writes_nothing(
 def test_the_command_exits_2_with_one_error_line(tiny_runs, tmp_path):
     image = input_file(tmp_path, "missing")
     result = subprocess.run(
-        [sys.executable, "-m", "cnngen_jax.edit", f"--workdir={tiny_runs['dcgan']}",
+        [sys.executable, "-m", "cnngen_jax.commands.edit", f"--workdir={tiny_runs['dcgan']}",
          f"--input={image}", f"--out={tmp_path / 'out'}"],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )  # fmt: skip

@@ -152,7 +152,7 @@ BAD_INPUTS = {
     "batch not divisible by devices": (["--config.batch_size=15"], "batch_size"),
     "catalog data not prepared": (
         ["--config.dataset=cifar10", "--config.data_dir={empty}"],
-        "cnngen_jax.data.prepare --dataset=cifar10",
+        "cnngen_jax.commands.prepare --dataset=cifar10",
     ),
     "checkpoint of another architecture": (["--config.model.g_width=16"], "model.g_width: 8 -> 16"),
     "unknown loss": (["--config.loss=wgan"], "config.loss"),

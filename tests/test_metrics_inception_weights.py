@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from flax import traverse_util
 
-from cnngen_jax.metrics import convert_inception
+from cnngen_jax.commands import convert_inception
 from cnngen_jax.metrics.inception import abstract_variables
 from cnngen_jax.metrics.inception_weights import (
     InceptionWeightsMissing,

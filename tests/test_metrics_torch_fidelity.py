@@ -14,7 +14,8 @@ import jax
 import numpy as np
 import pytest
 
-from cnngen_jax.metrics import MomentAccumulator, convert_inception, frechet_distance
+from cnngen_jax.commands import convert_inception
+from cnngen_jax.metrics import MomentAccumulator, frechet_distance
 from cnngen_jax.metrics.inception import FIDInceptionV3, resize_like_tf1
 from cnngen_jax.metrics.inception_score import inception_score
 from cnngen_jax.metrics.inception_weights import load_inception_weights

@@ -1,7 +1,8 @@
 """The restoration task end to end: the embedded photographs and their random crops, the
-evaluation protocol against scikit-image, and `cnngen_jax.restore` on a user's image, bad input
-included. (Networks: test_restoration_models.py; resize: test_resize.py; masks: test_masks.py;
-biharmonic fill: test_fill.py; two steps, 1 vs 8 devices and exact resume: the contract tests.)"""
+evaluation protocol against scikit-image, and `cnngen_jax.transforming` (`commands.restore`) on
+a user's image, bad input included. (Networks: test_restoration_models.py; resize:
+test_resize.py; masks: test_masks.py; biharmonic fill: test_fill.py; two steps, 1 vs 8 devices
+and exact resume: the contract tests.)"""
 
 import os
 import shutil
@@ -20,13 +21,14 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from cnngen_jax import checkpoint, data, inference, train
 from cnngen_jax.data import photos, pipeline
 from cnngen_jax.errors import UserError
+from cnngen_jax.metrics import image_quality
 from cnngen_jax.models import get_model, vgg
 from cnngen_jax.restoration.fill import pull_push
 from cnngen_jax.restoration.resize import imresize
 from cnngen_jax.restoration.tiling import tiled
-from cnngen_jax.restore import restore_file, restore_image
-from cnngen_jax.tasks import create_task, restoration
-from tests.conftest import ROOT, VGG_WEIGHTS, init_state, tiny_config
+from cnngen_jax.tasks import create_task
+from cnngen_jax.transforming import transform_file, transform_image
+from tests.conftest import ROOT, VGG_WEIGHTS, evaluator_of, init_state, tiny_config
 
 
 def test_photographs_are_split_by_scene():
@@ -84,7 +86,8 @@ def test_super_resolution_protocol_matches_scikit_image(data_dir):
     spec = data.get_spec("photos")
     batches = list(pipeline.eval_batches(source, spec, image_size=16, global_batch_size=8,
                                          rows=slice(0, 8)))  # fmt: skip
-    metrics = task.evaluate(init_state(task), lambda: iter(batches), jax.random.key(0))
+    evaluate = evaluator_of(config, task, "restoration", data_dir)
+    metrics = evaluate(init_state(task), lambda: iter(batches), jax.random.key(0))
     psnr, ssim = [], []
     for batch in batches:
         hr = batch["image"][0]
@@ -120,11 +123,11 @@ def photo(path, size=(20, 14), mode="RGB") -> str:
 
 def test_super_resolution_of_a_users_image(tiny_runs, tmp_path):
     out = tmp_path / "out.png"
-    assert restore_file(tiny_runs["srresnet"], photo(tmp_path / "in.png"), str(out)) == (56, 80)
+    assert transform_file(tiny_runs["srresnet"], photo(tmp_path / "in.png"), str(out)) == (56, 80)
     with Image.open(out) as image:
         assert image.size == (80, 56) and image.mode == "RGB"
     grey = tmp_path / "grey_out.png"  # a greyscale file is converted to the model's channels
-    restore_file(tiny_runs["srresnet"], photo(tmp_path / "grey.png", mode="L"), str(grey))
+    transform_file(tiny_runs["srresnet"], photo(tmp_path / "grey.png", mode="L"), str(grey))
     assert Image.open(grey).size == (80, 56)
 
 
@@ -151,7 +154,7 @@ def test_inpainting_fills_only_the_holes(tiny_runs, tmp_path):
     image = np.random.default_rng(3).integers(0, 256, (20, 28, 3), dtype=np.uint8)
     mask = np.zeros((20, 28), bool)
     mask[5:12, 8:20] = True
-    filled = restore_image(run, image, mask)
+    filled = transform_image(run, image, mask)
     np.testing.assert_array_equal(filled[~mask], image[~mask])
     assert filled[mask].std() > 5  # filled from the surroundings, not left a blank grey
 
@@ -164,6 +167,12 @@ def test_inpainting_fills_only_the_holes(tiny_runs, tmp_path):
         ("srresnet", {"mask": (20, 14)}, "--mask is for inpainting models"),
         ("inpainting", {"mask": (10, 14)}, "--mask is 14x10 pixels and --input 14x20"),
         ("inpainting", {}, "needs --mask"),
+        (
+            "inpainting",
+            {"mask": (20, 14), "tile": 8},
+            "--tile is for super-resolution; an inpainting model sees whole images",
+        ),
+        ("srresnet", {"tile": -1}, "--tile=-1 must be 0"),
         ("srresnet", {"not_an_image": True}, "is not a readable image"),
         ("srresnet", {"step": 7}, "no complete checkpoint of step 7 .*steps: 2"),
         ("empty", {}, "config.json does not exist"),
@@ -181,14 +190,15 @@ def test_bad_input_names_the_setting_and_writes_nothing(
     workdir = tiny_runs.get(run, str(tmp_path))
     out = tmp_path / "out.png"
     with pytest.raises(UserError, match=message):
-        restore_file(workdir, image, str(out), mask, arguments.get("step"), arguments.get("scale"))
+        step, scale, tile = (arguments.get(key) for key in ("step", "scale", "tile"))
+        transform_file(workdir, image, str(out), mask, step, scale, tile or 0)
     assert not out.exists()
 
 
 def test_the_command_exits_2_with_one_error_line(tiny_runs, tmp_path):
     out = tmp_path / "out.png"
     result = subprocess.run(
-        [sys.executable, "-m", "cnngen_jax.restore", f"--workdir={tiny_runs['srresnet']}",
+        [sys.executable, "-m", "cnngen_jax.commands.restore", f"--workdir={tiny_runs['srresnet']}",
          f"--input={photo(tmp_path / 'in.png')}", f"--output={out}", "--scale=3"],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
@@ -221,12 +231,15 @@ def test_pull_push_keeps_known_pixels_and_fills_smoothly():
 def test_an_exact_restoration_scores_the_capped_psnr(data_dir, family):
     """A uniform region restored exactly has an infinite PSNR (BasicSR, scikit-image); one such
     image would make the mean infinite, so every image's is capped."""
-    task = create_task(tiny_config(data_dir, family=family), data.dataset_info("photos"))
+    config = tiny_config(data_dir, family=family)
+    task = create_task(config, data.dataset_info("photos"))
     clean = jnp.zeros((2, 32, 32, 3)).at[1].set(0.5)
     degraded = task.degrade(clean, jax.random.key(0))
-    scores = task._quality(clean.at[1].add(2 / 255), degraded)
+    scores = evaluator_of(config, task, "restoration", data_dir)._quality(
+        clean.at[1].add(2 / 255), degraded
+    )
     psnr = scores["psnr" if task.inpainting else "psnr_y"]
-    assert psnr[0] == restoration.MAX_PSNR and np.isfinite(psnr[1]) and psnr[1] < 60
+    assert psnr[0] == image_quality.MAX_PSNR and np.isfinite(psnr[1]) and psnr[1] < 60
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,5 @@
-"""`python -m cnngen_jax.sample` on tiny runs: determinism under a seed, conditional pictures,
-the interpolation paths, and bad input."""
+"""`python -m cnngen_jax.commands.sample` (`cnngen_jax.sampling`) on tiny runs: determinism
+under a seed, conditional pictures, the interpolation paths, and bad input."""
 
 import json
 import os
@@ -13,8 +13,8 @@ from PIL import Image
 
 from cnngen_jax import data, export, images, inference, train
 from cnngen_jax.errors import UserError
-from cnngen_jax.sample import lerp, sample, slerp
-from tests.conftest import ROOT, one_device, output_dir, tiny_config
+from cnngen_jax.sampling import lerp, sample, slerp
+from tests.conftest import ROOT, one_device, output_dir, tiny_config, without_evaluation
 
 
 def test_a_seed_gives_the_same_images_and_another_seed_others(tiny_runs, tmp_path):
@@ -84,7 +84,7 @@ def test_bad_input_names_the_setting_and_writes_nothing(
 
 def test_the_command_exits_2_with_one_error_line(tiny_runs, tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "cnngen_jax.sample", f"--workdir={tiny_runs['vae']}",
+        [sys.executable, "-m", "cnngen_jax.commands.sample", f"--workdir={tiny_runs['vae']}",
          f"--out={tmp_path / 'out'}", "--labels=1,x"],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
@@ -139,7 +139,7 @@ def test_an_export_is_a_tfds_dataset_and_an_image_folder_of_the_generator_images
     monkeypatch.chdir(tmp_path)
     assert data.dataset_info(dataset).num_classes == (10 if family == "cdcgan" else None)
     config = tiny_config(data_dir, cache_dir, family, dataset=dataset, num_train_steps=2)
-    config.eval_every_steps = 0
+    without_evaluation(config)
     with one_device():
         train.train_and_evaluate(config, str(tmp_path / "trained"))
     assert (tmp_path / "trained" / "checkpoints").is_dir()

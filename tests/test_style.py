@@ -1,7 +1,7 @@
 """Fast neural style transfer: the TransformerNet and the content and style losses against
 pytorch/examples' `fast_neural_style` (PyTorch, random VGG16 weights), held-out evaluation, and
-`cnngen_jax.stylize` on a user's image, bad input and settings included. (Two steps, 1 vs 8
-devices: the contract tests.)"""
+`cnngen_jax.transforming` (`commands.stylize`) on a user's image, bad input and settings
+included. (Two steps, 1 vs 8 devices: the contract tests.)"""
 
 import json
 import os
@@ -20,10 +20,11 @@ from cnngen_jax.configs import style_transfer
 from cnngen_jax.errors import UserError
 from cnngen_jax.models import vgg
 from cnngen_jax.models.transformer_net import TransformerNet
-from cnngen_jax.stylize import stylize_file, stylize_image
 from cnngen_jax.tasks import create_task
+from cnngen_jax.transforming import transform_file, transform_image
 from tests.conftest import (
     ROOT,
+    evaluator_of,
     init_state,
     random_vgg_weights,
     reference,
@@ -203,9 +204,10 @@ def test_evaluation_weighs_out_the_padding(run):
     task = run.task
     images = np.random.default_rng(4).uniform(-1, 1, (4, 16, 16, 3)).astype(np.float32)
     batch = {"image": jnp.asarray(images), "mask": jnp.asarray([1.0, 1.0, 1.0, 0.0])}
-    scores = task.evaluate(run.state, lambda: iter([batch]), jax.random.key(0))
+    evaluate = evaluator_of(run.config, task, "style")
+    scores = evaluate(run.state, lambda: iter([batch]), jax.random.key(0))
     real = jnp.asarray(images[:3])
-    stylized = task._transform(run.state.transformer.params, real)
+    stylized = task.transform(run.state, real)
     content, style = jax.jit(task.losses)(run.state, stylized, real)
     np.testing.assert_allclose(scores["test_content_loss"], content, rtol=1e-5)
     np.testing.assert_allclose(scores["test_style_loss"], style, rtol=1e-5)
@@ -214,18 +216,18 @@ def test_evaluation_weighs_out_the_padding(run):
 
 def test_a_users_image_of_any_size_keeps_its_size(workdir, tmp_path):
     out = tmp_path / "out.png"
-    assert stylize_file(workdir, photo(tmp_path / "in.png"), str(out)) == (13, 21)
+    assert transform_file(workdir, photo(tmp_path / "in.png"), str(out)) == (13, 21)
     with Image.open(out) as image:
         assert image.size == (21, 13) and image.mode == "RGB"
     grey = tmp_path / "grey.jpg"  # a greyscale file is converted to the model's channels
-    assert stylize_file(workdir, photo(tmp_path / "g.png", (6, 9), "L"), str(grey)) == (9, 6)
+    assert transform_file(workdir, photo(tmp_path / "g.png", (6, 9), "L"), str(grey)) == (9, 6)
 
 
 def test_the_library_refuses_other_arrays(run):
     with pytest.raises(UserError, match=r"takes \(height, width, 3\) images.*\(9, 6, 4\)"):
-        stylize_image(run, np.zeros((9, 6, 4), np.uint8))
+        transform_image(run, np.zeros((9, 6, 4), np.uint8))
     with pytest.raises(UserError, match="must be uint8 pixels"):
-        stylize_image(run, np.zeros((9, 6, 3), np.float32))
+        transform_image(run, np.zeros((9, 6, 3), np.float32))
 
 
 @pytest.mark.parametrize(
@@ -251,14 +253,15 @@ def test_bad_input_overwrites_nothing(workdir, tmp_path, case, message):
         out = tmp_path / "absent" / "out.png"
     step = 7 if case == "no_checkpoint" else None
     with pytest.raises(UserError, match=message):
-        stylize_file(str(tmp_path) if case == "no_run" else workdir, image, str(out), step)
+        transform_file(str(tmp_path) if case == "no_run" else workdir, image, str(out), step=step)
     assert not out.exists() if case == "no_folder" else out.read_text() == "kept"
 
 
 def test_the_command_writes_the_image_and_reports_errors_in_one_line(workdir, tmp_path):
     def stylize(*arguments):
         return subprocess.run(
-            [sys.executable, "-m", "cnngen_jax.stylize", f"--workdir={workdir}", *arguments],
+            [sys.executable, "-m", "cnngen_jax.commands.stylize", f"--workdir={workdir}",
+             *arguments],
             cwd=ROOT, capture_output=True, text=True, timeout=120,
         )  # fmt: skip
 

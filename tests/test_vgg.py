@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from cnngen_jax import perceptual
+from cnngen_jax.commands import convert_vgg
 from cnngen_jax.errors import UserError
-from cnngen_jax.models import convert_vgg, vgg
+from cnngen_jax.models import vgg
 
 # torchvision/models/vgg.py's cfgs "D" (vgg16) and "E" (vgg19); "M" is a 2x2 max pool.
 CFGS = {
@@ -137,7 +138,7 @@ def _zeros(arch: str) -> dict[str, np.ndarray]:
 def test_load_vgg_says_what_is_wrong_and_how_to_convert(tmp_path):
     absent = str(tmp_path / "vgg19.npz")
     command = (
-        "python -m cnngen_jax.models.convert_vgg --arch=vgg19 "
+        "python -m cnngen_jax.commands.convert_vgg --arch=vgg19 "
         f"--torch_weights=vgg19-dcbb9e9d.pth --out={absent}`"
     )
     with pytest.raises(UserError, match="does not exist") as missing:

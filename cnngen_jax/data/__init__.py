@@ -2,10 +2,11 @@
 and TFDS datasets in a directory of their own, named `dir:PATH`.
 
 `dir:PATH` reads the ArrayRecord TFDS dataset that `tfds.builder_from_directory(PATH)` opens, or
-the one in PATH/tfds (an export of `python -m cnngen_jax.sample --export`): an `image` feature, and
-a ClassLabel `label` if the data is labelled, which give the channels and classes. It trains on
-the `train` split and evaluates on `test` if there is one, else on `train` again (an export has
-`train` alone). config.data_dir plays no part; a relative PATH is taken from the current directory.
+the one in PATH/tfds (an export of `python -m cnngen_jax.commands.sample --export`): an `image`
+feature, and a ClassLabel `label` if the data is labelled, which give the channels and classes.
+It trains on the `train` split and evaluates on `test` if there is one, else on `train` again
+(an export has `train` alone). config.data_dir plays no part; a relative PATH is taken from the
+current directory.
 
 Every dataset is read through `tfds.data_source` (ArrayRecord random access); see
 `cnngen_jax.data.pipeline` for how batches are formed.
@@ -128,7 +129,7 @@ def resolve_data_dir(data_dir: str) -> str:
 
 
 def prepare_command(name: str, data_dir: str) -> str:
-    return f"python -m cnngen_jax.data.prepare --dataset={name} --data_dir={data_dir}"
+    return f"python -m cnngen_jax.commands.prepare --dataset={name} --data_dir={data_dir}"
 
 
 def ensure_prepared(name: str, data_dir: str) -> None:
@@ -143,6 +144,22 @@ def ensure_prepared(name: str, data_dir: str) -> None:
 
             tfds.disable_progress_bar()
             builder.download_and_prepare()
+
+
+def prepare(name: str, data_dir: str) -> str:
+    """Prepares dataset `name` as ArrayRecord in `data_dir` ('' for TFDS's default): an
+    embedded one offline, a catalog one by TFDS's download (network). Returns the directory;
+    `python -m cnngen_jax.commands.prepare` is this."""
+    spec = get_spec(name)
+    data_dir = resolve_data_dir(data_dir)
+    if spec.embedded:
+        ensure_prepared(name, data_dir)
+    else:
+        import tensorflow_datasets as tfds
+
+        builder = tfds.builder(spec.tfds_name, data_dir=data_dir, file_format="array_record")
+        builder.download_and_prepare()
+    return data_dir
 
 
 def open_source(name: str, split: str, data_dir: str) -> Sequence[dict[str, Any]]:
@@ -206,13 +223,14 @@ def _directory_builder(name: str):
 
     path = os.path.expanduser(name.removeprefix(DIRECTORY_PREFIX))
     if os.path.isfile(os.path.join(path, "tfds", "dataset_info.json")):
-        path = os.path.join(path, "tfds")  # an export of `cnngen_jax.sample --export`
+        path = os.path.join(path, "tfds")  # an export of `commands.sample --export`
     try:
         return tfds.builder_from_directory(path)
     except Exception as error:  # TFDS raises several types for "no dataset there"
         raise UserError(
             f"dataset {name!r} (config.dataset) names neither a TFDS dataset directory nor an "
-            f"export of `cnngen_jax.sample --export` (TFDS said: {type(error).__name__}: {error})"
+            f"export of `cnngen_jax.commands.sample --export` (TFDS said: "
+            f"{type(error).__name__}: {error})"
         ) from None
 
 

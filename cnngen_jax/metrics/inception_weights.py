@@ -2,7 +2,7 @@
 
 Nothing is downloaded: the standard `pt_inception-2015-12-05-6726825d.pth` (pytorch-fid; the
 same file torch-fidelity fetches as `weights-inception-2015-12-05-6726825d.pth`) is converted
-once with `python -m cnngen_jax.metrics.convert_inception`, and the resulting `.npz` is read
+once with `python -m cnngen_jax.commands.convert_inception`, and the resulting `.npz` is read
 with `allow_pickle=False`, so a weights file can never execute code.
 """
 
@@ -14,18 +14,18 @@ from collections.abc import Mapping
 import numpy as np
 from flax import traverse_util
 
+from cnngen_jax.converters.torch_weights import shape_mismatch
 from cnngen_jax.errors import UserError
 from cnngen_jax.metrics import npz_files
 from cnngen_jax.metrics.inception import abstract_variables
 from cnngen_jax.metrics.npz_files import content_sha256
-from cnngen_jax.torch_weights import shape_mismatch
 
 # The torch hub file names end in the first 8 hex digits of the file's sha256.
 STANDARD_SOURCE_PREFIX = "6726825d"
 _SOURCE_KEY = "meta/source_sha256"
 _CONVERT_HINT = (
     "provide weights by converting the standard pt_inception-2015-12-05-6726825d.pth "
-    "(pytorch-fid / torch-fidelity) once with `python -m cnngen_jax.metrics.convert_inception "
+    "(pytorch-fid / torch-fidelity) once with `python -m cnngen_jax.commands.convert_inception "
     "--torch_weights=PATH.pth --out=PATH.npz` and passing PATH.npz"
 )
 

@@ -11,7 +11,7 @@ carry the `convB_I` names.
 Inputs are the project's images in [-1, 1], mapped here to [0, 1] and standardised with the
 ImageNet mean and std torchvision's weights were trained with; greyscale images are repeated to
 three channels. Nothing is downloaded: torchvision's `vgg19-dcbb9e9d.pth` (or
-`vgg16-397923af.pth`) is converted once by `python -m cnngen_jax.models.convert_vgg`, and the
+`vgg16-397923af.pth`) is converted once by `python -m cnngen_jax.commands.convert_vgg`, and the
 `.npz` it writes is read with `allow_pickle=False`.
 """
 
@@ -25,10 +25,10 @@ import jax.numpy as jnp
 import numpy as np
 from flax import traverse_util
 
+from cnngen_jax.converters.torch_weights import shape_mismatch
 from cnngen_jax.errors import UserError
 from cnngen_jax.metrics import npz_files
 from cnngen_jax.models.layers import Conv
-from cnngen_jax.torch_weights import shape_mismatch
 
 # Where a converted file is looked for unless a path is given; `.format(arch=...)`.
 DEFAULT_WEIGHTS_PATTERN = "~/.cache/cnngen_jax/{arch}.npz"
@@ -124,7 +124,7 @@ def _convert_hint(arch: str, path: str) -> str:
     source = TORCHVISION_FILES[arch]
     return (
         f"convert torchvision's {source} (https://download.pytorch.org/models/{source}) once "
-        f"with `python -m cnngen_jax.models.convert_vgg --arch={arch} --torch_weights={source} "
+        f"with `python -m cnngen_jax.commands.convert_vgg --arch={arch} --torch_weights={source} "
         f"--out={path}`"
     )
 

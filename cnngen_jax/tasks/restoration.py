@@ -44,6 +44,8 @@ from cnngen_jax.tasks import (
 )
 
 PIXEL_LOSSES = ("l1", "l2")
+
+
 @flax.struct.dataclass
 class RestorationState:
     step: jax.Array

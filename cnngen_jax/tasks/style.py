@@ -18,7 +18,8 @@ losses, are theirs to float rounding (checked against their code in tests/test_s
 
 The frozen VGG (only its layers up to the deepest loss layer) and the style Gram matrices
 travel in the train state: they are jitted arguments rather than compiled-in constants, and a
-run resumes, or is loaded by `cnngen_jax.stylize`, without the weights file or the style image.
+run resumes, or is loaded by `cnngen_jax.commands.stylize`, without the weights file or the
+style image.
 """
 
 import functools

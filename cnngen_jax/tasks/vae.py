@@ -290,8 +290,8 @@ class VAETask:
         labels = self._labels(batch)
         nll, kl = elbo_terms(self.model, state.params, images, eps, labels=labels)
         # Drawn in 2-D: XLA:CPU compiles 3-D random draws several times slower.
-        iw_eps = jax.random.normal(
-            iw_key, (iw_samples * images.shape[0], self.latent_dim)
-        ).reshape(iw_samples, images.shape[0], self.latent_dim)
+        iw_eps = jax.random.normal(iw_key, (iw_samples * images.shape[0], self.latent_dim)).reshape(
+            iw_samples, images.shape[0], self.latent_dim
+        )
         nll_iw = importance_weighted_nll(self.model, state.params, images, iw_eps, labels)
         return {"nelbo": nll + kl, "nll_iw": nll_iw}

@@ -1,9 +1,11 @@
-"""Draw images from a trained generative model (GAN or VAE), from its workdir alone.
+"""Images drawn from a trained generative model (any `capabilities.Sampler`: a GAN or a VAE),
+from its workdir alone: what `python -m cnngen_jax.commands.sample` writes, and its pictures as
+arrays for notebooks.
 
-    python -m cnngen_jax.sample --workdir=runs/dcgan --out=samples/dcgan [--num_images=64]
-        [--seed=0] [--labels=3,5] [--step=N] [--interpolation_steps=8] [--export]
+    run = inference.load_run("runs/dcgan")
+    pictures = draw(run, num_images=64, seed=0)  # name -> images in [-1, 1]
 
-Writes into `--out` (created; it must not hold files already):
+`sample` writes into a new directory:
 
 - `samples.png`: a grid of `num_images` samples, and `samples.npy` (uint8, N x H x W x C);
 - `interpolation_linear.png` and `interpolation_slerp.png`: rows that walk between pairs of
@@ -12,7 +14,7 @@ Writes into `--out` (created; it must not hold files already):
 - `class_grid.png` for a class-conditional model: one row per class, a shared latent per column;
 - `metadata.json`: the source workdir, checkpoint step, seed, settings and date.
 
-With `--export`, `--out` gets instead a synthetic data set of `--num_images` images (see
+With `export`, the directory gets instead a synthetic data set of `num_images` images (see
 `cnngen_jax.export`), drawn in batches, any number of them:
 
 - `images/train/<label>/<index>.png`: an image folder (tfds.ImageFolder, torchvision);
@@ -20,52 +22,26 @@ With `--export`, `--out` gets instead a synthetic data set of `--num_images` ima
   with `--config.dataset=dir:OUT` (see `cnngen_jax.data`);
 - `metadata.json` as above.
 
-A fixed `--seed` gives the same images every time. Conditional models draw every class in turn
-(a class-balanced data set), or the classes of `--labels` in turn. Only config.json and a
+A fixed seed gives the same images every time. Conditional models draw every class in turn
+(a class-balanced data set), or the classes of `labels` in turn. Only config.json and a
 checkpoint are read, never the dataset.
 """
 
 import datetime
 import json
 import os
-import types
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import app, flags
 
 from cnngen_jax import cli, images, inference, tasks
 from cnngen_jax import export as export_data
+from cnngen_jax.capabilities import Sampler, require
 from cnngen_jax.errors import UserError
 
+COMMAND = "`python -m cnngen_jax.commands.sample`"  # named in the messages of a wrong run
 INTERPOLATION_ROWS = 8
-
-
-def _flags() -> types.SimpleNamespace:
-    """The command's flags, defined only when it runs as a program: the module is also a
-    library, imported beside other commands that define --workdir too."""
-    holders = types.SimpleNamespace(
-        workdir=flags.DEFINE_string("workdir", None, "The training run (holds config.json)."),
-        out=flags.DEFINE_string("out", None, "A new (or empty) directory for the images."),
-        num_images=flags.DEFINE_integer(
-            "num_images", 64, "Samples in the grid, or images in the --export data set."
-        ),
-        seed=flags.DEFINE_integer(
-            "seed", 0, "Seed of the latents: the same seed, the same images."
-        ),
-        labels=flags.DEFINE_list("labels", None, "Conditional models: classes to draw, e.g. 3,5."),
-        step=flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest)."),
-        interpolation_steps=flags.DEFINE_integer(
-            "interpolation_steps", 8, "Images per interpolation row (0: no interpolations)."
-        ),
-        export=flags.DEFINE_boolean(
-            "export", False, "Write a data set of --num_images images instead of the pictures."
-        ),
-    )
-    for name in ("workdir", "out"):
-        flags.mark_flag_as_required(name)
-    return holders
 
 
 def slerp(start: jax.Array, end: jax.Array, t: jax.Array) -> jax.Array:
@@ -88,14 +64,12 @@ def lerp(start: jax.Array, end: jax.Array, t: jax.Array) -> jax.Array:
 
 
 def image_labels(
-    run: inference.LoadedRun, num_images: int, labels: list[int] | None
+    run: inference.LoadedRun, num_images: int, labels: list[int] | None, user: str = COMMAND
 ) -> jax.Array | None:
     """The class of each of `num_images` images: the classes of `labels` in turn, or every class
-    in turn; None for an unconditional model. A UserError for a task that does not sample
-    images, fewer than one image, or labels the model does not have."""
-    task = run.task
-    if not hasattr(task, "decode"):
-        raise UserError(f"the run's task is {run.config.task!r}, which does not sample images")
+    in turn; None for an unconditional model. A UserError (naming `user`) for a run that is not
+    a `Sampler`, fewer than one image, or labels the model does not have."""
+    task = require(run.task, Sampler, user)
     if num_images < 1:
         raise UserError(f"--num_images={num_images} must be at least 1")
     if labels is not None:
@@ -112,10 +86,12 @@ def draw(
     seed: int,
     labels: list[int] | None = None,
     interpolation_steps: int = 8,
+    user: str = "`sampling.draw`",
 ) -> dict[str, np.ndarray]:
-    """The pictures of `sample` as arrays in [-1, 1], by name; a function for notebooks."""
-    task = run.task
-    labels = image_labels(run, num_images, labels)
+    """The pictures of `sample` as arrays in [-1, 1], by name; a function for notebooks. A
+    UserError naming `user` unless the run is a `Sampler`."""
+    task = require(run.task, Sampler, user)
+    labels = image_labels(run, num_images, labels, user)
     key = jax.random.key(seed)
     latents = jax.random.normal(jax.random.fold_in(key, 0), (num_images, task.latent_dim))
     decode = inference.compiled(task.decode)
@@ -157,6 +133,7 @@ def sample(
     `num_images` of its images; returns the files (and folders) written."""
     cli.check_new_directory(out)
     run = inference.load_run(workdir, step)
+    require(run.task, Sampler, COMMAND)
     metadata = {
         "workdir": os.path.abspath(workdir),
         "step": run.step,
@@ -175,7 +152,7 @@ def sample(
             "tfds": export_data.TFDS_DIR,
         }
     else:
-        pictures = draw(run, num_images, seed, labels, interpolation_steps)
+        pictures = draw(run, num_images, seed, labels, interpolation_steps, COMMAND)
         os.makedirs(out, exist_ok=True)
         written = []
         for name, batch in pictures.items():
@@ -189,25 +166,3 @@ def sample(
     with open(os.path.join(out, "metadata.json"), "w") as f:
         json.dump(metadata, f, indent=2)
     return [*written, os.path.join(out, "metadata.json")]
-
-
-def main(argv: list[str], holders: types.SimpleNamespace) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    with cli.reported_errors():
-        written = sample(
-            holders.workdir.value,
-            holders.out.value,
-            holders.num_images.value,
-            holders.seed.value,
-            cli.class_numbers(holders.labels.value),
-            holders.step.value,
-            holders.interpolation_steps.value,
-            holders.export.value,
-        )
-    print("\n".join(f"wrote {path}" for path in written), flush=True)
-
-
-if __name__ == "__main__":
-    command_flags = _flags()
-    app.run(lambda argv: main(argv, command_flags), flags_parser=cli.parse_flags)

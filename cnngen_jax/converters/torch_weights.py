@@ -1,7 +1,7 @@
-"""What the one-off weight converters share (`metrics/convert_inception.py`,
-`models/convert_vgg.py`): reading a PyTorch state dict as NumPy arrays, the one place PyTorch is
-imported and only when a converter runs; the source file's hash; and the check that named arrays
-are exactly a network's."""
+"""What the one-off weight converters share (`converters/inception.py`, `converters/vgg.py`):
+reading a PyTorch state dict as NumPy arrays, the one place PyTorch is imported and only when a
+converter runs; the source file's hash; and the check that named arrays are exactly a network's
+(also made by the loaders of the converted files)."""
 
 import hashlib
 import os

@@ -1,20 +1,16 @@
-"""Convert torchvision's VGG16 / VGG19 weights into the pickle-free file `models.vgg` loads.
-
-    python -m cnngen_jax.models.convert_vgg --arch=vgg19 \\
-        --torch_weights=vgg19-dcbb9e9d.pth --out=~/.cache/cnngen_jax/vgg19.npz
+"""torchvision's VGG16 / VGG19 weights converted into the pickle-free file `models.vgg` loads
+(the command: `python -m cnngen_jax.commands.convert_vgg`).
 
 Only the convolutions of `features` are kept: the perceptual and style losses never use the
 classifier. Needs PyTorch only for this one-off step; training never imports it.
 """
 
-import argparse
 import sys
 from collections.abc import Mapping
 
 import numpy as np
 
-from cnngen_jax import torch_weights as torch_weights_file
-from cnngen_jax.cli import EXIT_USER_ERROR
+from cnngen_jax.converters import torch_weights as torch_weights_file
 from cnngen_jax.errors import UserError
 from cnngen_jax.models import vgg
 
@@ -85,22 +81,3 @@ def convert(arch: str, torch_weights: str, out: str) -> str:
             file=sys.stderr,
         )
     return vgg.save_vgg(flat, arch, out)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--arch", required=True, choices=sorted(vgg.TORCHVISION_FILES))
-    parser.add_argument("--torch_weights", required=True, help="torchvision .pth state dict")
-    parser.add_argument("--out", required=True, help="output .npz for the Flax network")
-    args = parser.parse_args(argv)
-    try:
-        digest = convert(args.arch, args.torch_weights, args.out)
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_USER_ERROR
-    print(f"wrote {args.out} ({args.arch} features, content sha256 {digest})")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,18 +1,15 @@
-"""Convert the PyTorch FID Inception state dict into the pickle-free file the Flax network loads.
-
-    python -m cnngen_jax.metrics.convert_inception \\
-        --torch_weights=pt_inception-2015-12-05-6726825d.pth --out=fid_inception.npz
+"""The PyTorch FID Inception state dict converted into the pickle-free file the Flax network
+loads (the command: `python -m cnngen_jax.commands.convert_inception`).
 
 Needs PyTorch only for this one-off step; evaluation itself never imports it.
 """
 
-import argparse
 import sys
 from collections.abc import Mapping
 
 import numpy as np
 
-from cnngen_jax import torch_weights as torch_weights_file
+from cnngen_jax.converters import torch_weights as torch_weights_file
 from cnngen_jax.errors import UserError
 from cnngen_jax.metrics.inception_weights import STANDARD_SOURCE_PREFIX, save_inception_weights
 
@@ -60,21 +57,3 @@ def convert(torch_weights: str, out: str) -> str:
             file=sys.stderr,
         )
     return save_inception_weights(flax_variables_from_torch(arrays), source_sha256, out)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--torch_weights", required=True, help="PyTorch .pth state dict")
-    parser.add_argument("--out", required=True, help="output .npz for the Flax network")
-    args = parser.parse_args(argv)
-    try:
-        digest = convert(args.torch_weights, args.out)
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print(f"wrote {args.out} (weights sha256 {digest})")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
