@@ -34,9 +34,9 @@ import numpy as np
 
 from cnngen_jax import cli, images, inference, inversion, tasks
 from cnngen_jax.capabilities import Encoder, Sampler, require
-from cnngen_jax.data.pipeline import to_float
 from cnngen_jax.errors import UserError
 from cnngen_jax.models import vgg
+from cnngen_jax.pixels import to_float
 from cnngen_jax.sampling import slerp
 
 COMMAND = "`python -m cnngen_jax.commands.edit`"  # named in the messages of a wrong run

@@ -26,21 +26,21 @@ import numpy as np
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from cnngen_jax import images, inference
+from cnngen_jax import inference, pixels
 from cnngen_jax.capabilities import Sampler, require
+from cnngen_jax.random_streams import EXPORT, seed_key
 
 BATCH_SIZE = 256
 SPLIT = "train"
 IMAGES_DIR = "images"
 TFDS_DIR = "tfds"
 UNLABELLED = "unlabelled"
-_LATENT_STREAM = 3  # `sampling.draw` takes streams 0-2 of the same seed
 
 
 def latents(seed: int, indices: np.ndarray, latent_dim: int) -> jax.Array:
     """The latents of images `indices`: one key per image index, so that image i is the same
     whatever the number of images and the batch size."""
-    stream = jax.random.fold_in(jax.random.key(seed), _LATENT_STREAM)
+    stream = seed_key(seed, EXPORT)
     return jax.vmap(lambda i: jax.random.normal(jax.random.fold_in(stream, i), (latent_dim,)))(
         np.asarray(indices)
     )
@@ -63,7 +63,7 @@ def generate(
         indices = np.arange(start, start + size)
         batch_labels = None if labels is None else labels[np.minimum(indices, num_images - 1)]
         batch = decode(run.state, latents(seed, indices, task.latent_dim), batch_labels)
-        yield images.to_uint8(batch)[: num_images - start]
+        yield pixels.to_uint8(batch)[: num_images - start]
 
 
 def label_names(num_classes: int | None) -> list[str]:

@@ -8,13 +8,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from cnngen_jax.errors import UserError
-
-
-def to_uint8(images: np.ndarray) -> np.ndarray:
-    """Images in [-1, 1] to uint8 [0, 255]."""
-    return np.clip(np.round((np.asarray(images, np.float32) + 1.0) * 127.5), 0, 255).astype(
-        np.uint8
-    )
+from cnngen_jax.pixels import to_uint8
 
 
 def make_grid(images: np.ndarray, columns: int | None = None, padding: int = 2) -> np.ndarray:
@@ -55,7 +49,7 @@ def read_image(path: str, setting: str) -> Image.Image:
         raise UserError(f"{setting}={path} is not a readable image ({error})") from None
 
 
-def pixels(image: Image.Image, channels: int) -> np.ndarray:
+def image_array(image: Image.Image, channels: int) -> np.ndarray:
     """uint8 (H, W, channels): greyscale for 1 channel, RGB for 3."""
     converted = image.convert("L" if channels == 1 else "RGB")
     return np.asarray(converted).reshape(image.height, image.width, channels)
@@ -106,7 +100,7 @@ def model_pixels(
             f"{setting}={path} is {image.width}x{image.height} pixels; the model takes "
             f"{size}x{size} images (nothing is resized: resize or crop it first)"
         )
-    return pixels(image, channels)
+    return image_array(image, channels)
 
 
 def output_format(output_path: str) -> str:

@@ -9,6 +9,11 @@ import jax
 
 TRAIN_STREAM, INIT_STREAM, SAMPLE_STREAM, EVAL_STREAM, STATISTICS_STREAM = range(5)
 
+# The streams of a sampling seed (`--seed` of `python -m cnngen_jax.commands.sample`, not the
+# run's): the samples' latents, the interpolations' end points, the class grid's latents, and an
+# export's latents (one key per image index).
+SAMPLES, INTERPOLATIONS, CLASS_GRID, EXPORT = range(4)
+
 
 def seed_key(seed: int, stream: int, impl: str | None = None) -> jax.Array:
     """The key of one random stream; call it inside jitted code so nothing runs eagerly.

@@ -35,10 +35,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cnngen_jax import cli, images, inference, tasks
+from cnngen_jax import cli, images, inference, pixels, tasks
 from cnngen_jax import export as export_data
 from cnngen_jax.capabilities import Sampler, require
 from cnngen_jax.errors import UserError
+from cnngen_jax.random_streams import CLASS_GRID, INTERPOLATIONS, SAMPLES, seed_key
 
 COMMAND = "`python -m cnngen_jax.commands.sample`"  # named in the messages of a wrong run
 INTERPOLATION_ROWS = 8
@@ -92,13 +93,12 @@ def draw(
     UserError naming `user` unless the run is a `Sampler`."""
     task = require(run.task, Sampler, user)
     labels = image_labels(run, num_images, labels, user)
-    key = jax.random.key(seed)
-    latents = jax.random.normal(jax.random.fold_in(key, 0), (num_images, task.latent_dim))
+    latents = jax.random.normal(seed_key(seed, SAMPLES), (num_images, task.latent_dim))
     decode = inference.compiled(task.decode)
     pictures = {"samples": decode(run.state, latents, labels)}
     if interpolation_steps > 0:
         shape = (2, INTERPOLATION_ROWS, task.latent_dim)
-        start, end = jax.random.normal(jax.random.fold_in(key, 1), shape)
+        start, end = jax.random.normal(seed_key(seed, INTERPOLATIONS), shape)
         t = jnp.linspace(0.0, 1.0, interpolation_steps)
         row_labels = None  # a conditional model keeps one class along each row
         if labels is not None:
@@ -111,7 +111,7 @@ def draw(
     if task.num_classes:
         pictures["class_grid"] = tasks.class_grid(
             lambda z, y: decode(run.state, z, y),
-            jax.random.fold_in(key, 2),
+            seed_key(seed, CLASS_GRID),
             task.num_classes,
             num_images,
             task.latent_dim,
@@ -160,7 +160,7 @@ def sample(
             images.save_png(images.make_grid(batch), path)
             written.append(path)
         written.append(os.path.join(out, "samples.npy"))
-        np.save(written[-1], images.to_uint8(pictures["samples"]))
+        np.save(written[-1], pixels.to_uint8(pictures["samples"]))
         metadata["interpolation_steps"] = interpolation_steps
     metadata["date"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     with open(os.path.join(out, "metadata.json"), "w") as f:

@@ -4,7 +4,7 @@ cnngen_jax.commands.restore` and `python -m cnngen_jax.commands.stylize` do, and
 for notebooks.
 
     run = inference.load_run("runs/srresnet")
-    bigger = transform_image(run, pixels(Image.open("photo.png"), run.task.channels))
+    bigger = transform_image(run, image_array(Image.open("photo.png"), run.task.channels))
 
 The image may have any size of at least the model's `minimum_input_side`. A super-resolution
 model makes it `scale` times larger, in N x N tiles with `tile=N` (overlapping, so their seams
@@ -21,10 +21,9 @@ import numpy as np
 
 from cnngen_jax import inference
 from cnngen_jax.capabilities import ImageToImage, require
-from cnngen_jax.data.pipeline import to_float
 from cnngen_jax.errors import UserError
-from cnngen_jax.images import output_format, pixels, read_image, save_image
-from cnngen_jax.restoration.degradations import to_8bit
+from cnngen_jax.images import image_array, output_format, read_image, save_image
+from cnngen_jax.pixels import to_8bit, to_float
 from cnngen_jax.restoration.tiling import tiled
 
 RESTORE = "`python -m cnngen_jax.commands.restore`"  # named in the messages of a wrong run
@@ -106,13 +105,15 @@ def transform_file(
         raise UserError(f"--tile={tile} must be 0 (whole image) or a tile side in pixels")
     image_format = output_format(output_path)
     image = read_image(input_path, "--input")  # unreadable files fail before the model loads
-    mask = None if mask_path is None else pixels(read_image(mask_path, "--mask"), 1)[..., 0] > 127
+    mask = (
+        None if mask_path is None else image_array(read_image(mask_path, "--mask"), 1)[..., 0] > 127
+    )
     run = inference.load_run(workdir, step)
     task = require(run.task, ImageToImage, user)
     if scale is not None and scale != task.scale:
         raise UserError(
             f"--scale={scale}, but the model in {workdir} was trained to upscale x{task.scale}"
         )
-    result = transform_image(run, pixels(image, task.channels), mask, tile, user)
+    result = transform_image(run, image_array(image, task.channels), mask, tile, user)
     save_image(result, output_path, image_format)
     return result.shape[0], result.shape[1]

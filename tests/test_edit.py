@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnngen_jax import images, inference, inversion
+from cnngen_jax import inference, inversion, pixels
 from cnngen_jax.editing import attribute_direction, edit, edit_images
 from cnngen_jax.errors import UserError
 from tests.conftest import ROOT, VGG_WEIGHTS, output_dir
@@ -30,7 +30,7 @@ def write_pngs(folder, pictures: np.ndarray, prefix: str = "image") -> list[str]
     """`pictures` (N, H, W, 1) in [-1, 1] as greyscale PNG files in `folder`; their paths."""
     os.makedirs(folder, exist_ok=True)
     paths = []
-    for i, picture in enumerate(images.to_uint8(pictures)):
+    for i, picture in enumerate(pixels.to_uint8(pictures)):
         paths.append(os.path.join(folder, f"{prefix}{i}.png"))
         Image.fromarray(picture[..., 0]).save(paths[-1])
     return paths
@@ -101,8 +101,8 @@ def test_a_vae_encodes_edits_and_decodes_through_the_command(tiny_runs, loaded, 
     assert report["method"] == "encoder" and report["inversion"] is None and report["step"] == 2
     assert [entry["path"] for entry in report["inputs"]] == inputs
     # The latents are the encoder's posterior means; the direction is the groups' mean difference.
-    pixels = images.to_uint8(decoded) / 127.5 - 1.0  # as read back from the PNG files
-    means = np.asarray(run.task.encode(run.state, pixels))
+    read_back = pixels.to_float(pixels.to_uint8(decoded))  # as read back from the PNG files
+    means = np.asarray(run.task.encode(run.state, read_back))
     np.testing.assert_allclose(np.load(out / "latents.npy"), means[:2], atol=1e-5)
     expected = means[5:].mean(axis=0) - means[2:5].mean(axis=0)
     np.testing.assert_allclose(np.load(out / "direction.npy"), expected, atol=1e-5)

@@ -11,7 +11,7 @@ import pytest
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from cnngen_jax import data, export, images, inference, train
+from cnngen_jax import data, export, inference, pixels, train
 from cnngen_jax.errors import UserError
 from cnngen_jax.sampling import lerp, sample, slerp
 from tests.conftest import ROOT, one_device, output_dir, tiny_config, without_evaluation
@@ -130,7 +130,7 @@ def test_an_export_is_a_tfds_dataset_and_an_image_folder_of_the_generator_images
         assert set(exported["folder_labels"]) == {"unlabelled"}
     decode = inference.compiled(run.task.decode)  # as the export ran it: the same program
     generated = decode(run.state, export.latents(1, np.arange(24), 16), labels)
-    np.testing.assert_array_equal(stored, images.to_uint8(generated))
+    np.testing.assert_array_equal(stored, pixels.to_uint8(generated))
     metadata = json.loads((tmp_path / "a" / "metadata.json").read_text())
     assert metadata["step"] == 2 and metadata["seed"] == 1 and metadata["num_images"] == 24
     assert metadata["workdir"] == tiny_runs[family] and metadata["date"]

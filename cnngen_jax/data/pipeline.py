@@ -21,6 +21,7 @@ from PIL import Image
 
 from cnngen_jax.data import DatasetSpec
 from cnngen_jax.errors import UserError
+from cnngen_jax.pixels import to_float
 
 
 class Preprocess:
@@ -74,11 +75,6 @@ class Preprocess:
             pil = pil.resize((self.image_size, self.image_size), Image.Resampling.BILINEAR)
             image = np.asarray(pil).reshape(self.image_size, self.image_size, -1)
         return image
-
-
-def to_float(images: np.ndarray) -> np.ndarray:
-    """uint8 pixels to float32 in [-1, 1]."""
-    return images.astype(np.float32) / 127.5 - 1.0
 
 
 class _CropRows:

@@ -12,9 +12,9 @@ import numpy as np
 
 from cnngen_jax import data, parallel
 from cnngen_jax.errors import UserError
-from cnngen_jax.images import to_uint8
 from cnngen_jax.metrics import GaussianStats, npz_files
 from cnngen_jax.metrics.npz_files import content_sha256
+from cnngen_jax.pixels import to_uint8
 
 
 @dataclasses.dataclass(frozen=True)

@@ -20,8 +20,8 @@ from cnngen_jax.errors import UserError
 from cnngen_jax.evaluators import Context, register_evaluator
 from cnngen_jax.evaluators.held_out import HeldOut
 from cnngen_jax.metrics import image_quality
+from cnngen_jax.pixels import to_8bit
 from cnngen_jax.restoration import degradations
-from cnngen_jax.restoration.degradations import to_8bit
 from cnngen_jax.restoration.resize import imresize
 
 Batch = dict[str, jax.Array]

@@ -31,7 +31,6 @@ from cnngen_jax.evaluators.references import (
     reference_path,
     save_reference,
 )
-from cnngen_jax.images import to_uint8
 from cnngen_jax.metrics import (
     domain,
     extract_features,
@@ -40,6 +39,7 @@ from cnngen_jax.metrics import (
     kernel_inception_distance,
     precision_recall,
 )
+from cnngen_jax.pixels import to_uint8
 from cnngen_jax.random_streams import EVAL_STREAM, seed_key
 from cnngen_jax.tasks import check_labels
 

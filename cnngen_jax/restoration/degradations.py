@@ -11,10 +11,10 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 
 from cnngen_jax.errors import UserError
+from cnngen_jax.pixels import quantize
 from cnngen_jax.registry import Registry
 from cnngen_jax.restoration.masks import MASK_KINDS, random_masks
 from cnngen_jax.restoration.resize import imresize
@@ -32,16 +32,6 @@ class Degraded(NamedTuple):
 
 
 Degradation = Callable[[jax.Array, jax.Array], Degraded]
-
-
-def to_8bit(images: jax.Array) -> jax.Array:
-    """[-1, 1] images as the float values 0..255 of the 8-bit file they would be saved as."""
-    return jnp.round((jnp.clip(images, -1.0, 1.0) + 1.0) * 127.5)
-
-
-def quantize(images: jax.Array) -> jax.Array:
-    """Images in [-1, 1] rounded to the 256 levels of an 8-bit file."""
-    return to_8bit(images) / 127.5 - 1.0
 
 
 def bicubic_downsampling(scale: int) -> Degradation:

@@ -35,11 +35,11 @@ from PIL import Image
 
 from cnngen_jax import optim, perceptual
 from cnngen_jax.data import DatasetInfo
-from cnngen_jax.data.pipeline import to_float
 from cnngen_jax.errors import UserError
-from cnngen_jax.images import pixels, read_image
+from cnngen_jax.images import image_array, read_image
 from cnngen_jax.models import vgg
 from cnngen_jax.models.transformer_net import TransformerNet
+from cnngen_jax.pixels import PIXEL_SCALE, to_float
 from cnngen_jax.tasks import (
     PREVIEW_IMAGES,
     Batch,
@@ -56,8 +56,6 @@ from cnngen_jax.tasks import (
 SKIMAGE_PREFIX = "skimage:"
 # TransformerNet halves the resolution twice.
 SIZE_MULTIPLE = 4
-# Images in [-1, 1] are pixels p in 0..255 as x = p / PIXEL_SCALE - 1.
-PIXEL_SCALE = 127.5
 
 
 @flax.struct.dataclass
@@ -94,7 +92,7 @@ def load_style_image(setting: str, channels: int, size: int, minimum_side: int) 
             f"config.style_image={setting} is {image.width}x{image.height} pixels; the style "
             f"layers need at least {minimum_side}x{minimum_side} (see config.style_size)"
         )
-    return to_float(pixels(image, channels)[None])
+    return to_float(image_array(image, channels)[None])
 
 
 def minimum_side(arch: str, layers: tuple[str, ...]) -> int:
