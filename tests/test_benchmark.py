@@ -13,7 +13,7 @@ from benchmarks import processes, report, seeds, torch_reference, train_speed
 from benchmarks.timing import Settings
 from cnngen_jax.configs import dcgan
 from cnngen_jax.errors import UserError
-from cnngen_jax.models import get_model
+from cnngen_jax.models import ModelSpec, get_model
 from tests.conftest import one_device, reference
 
 TINY_CASE = "dcgan-16-b16"
@@ -60,6 +60,7 @@ def test_report_has_every_figure_positive_and_finite(data_dir):
     assert TINY_CASE in report.format_report(result)
 
 
+@pytest.mark.e2e
 def test_fresh_jax_process_reports_compile_start_and_memory(data_dir, tmp_path):
     args = {"case": TINY_CASE, "data_dir": data_dir, "cache_dir": str(tmp_path), "steps": 2}
     result = processes.spawn("benchmarks.train_speed", [f"--probe={json.dumps(args)}"])
@@ -73,7 +74,7 @@ def test_fresh_jax_process_reports_compile_start_and_memory(data_dir, tmp_path):
 
 
 def _flax_parameter_counts(image_size: int, channels: int) -> tuple[int, int]:
-    models = get_model("dcgan", "gan")(dcgan.get_config().model, image_size, channels)
+    models = get_model("dcgan", "gan")(dcgan.get_config().model, ModelSpec(image_size, channels))
     key = jax.random.key(0)
     z = jnp.zeros((1, models.latent_dim))
     images = jnp.zeros((1, image_size, image_size, channels))

@@ -84,6 +84,7 @@ def photographs(builder, split: str, **kwargs) -> list[dict]:
     return [{"hr": rng.integers(0, 256, (*size, 3), dtype=np.uint8)} for size in sizes]
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("name,preset", other_presets())
 def test_preset_trains_two_steps(name, preset, data_dir, cache_dir, tmp_path):
     # On one device: the contract tests check the devices, this test the settings.

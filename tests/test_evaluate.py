@@ -269,6 +269,7 @@ def tiny_run(tmp_path_factory, data_dir, cache_dir, eval_cache, classifier):
     return workdir, result
 
 
+@pytest.mark.e2e
 def test_trainer_evaluates_every_every_steps(tiny_run, classifier):
     workdir, result = tiny_run
     lines = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
@@ -278,6 +279,7 @@ def test_trainer_evaluates_every_every_steps(tiny_run, classifier):
     assert "evaluation protocol" in result.stdout and classifier.sha256 in result.stdout
 
 
+@pytest.mark.e2e
 def test_evaluate_command_matches_the_trainers_last_evaluation(tiny_run):
     workdir, _ = tiny_run
     result = run_evaluate([f"--workdir={workdir}"])
@@ -346,6 +348,7 @@ def test_a_config_from_before_conditioning_still_loads(tmp_path):
         (["--labels=0,1,2,3,4,5", "--num_samples=10"], "fewer than 2 images to each of 6"),
     ],
 )
+@pytest.mark.e2e
 def test_evaluate_command_mistakes_give_one_error_line(tiny_run, args, expected):
     workdir, _ = tiny_run
     jsonl = workdir / "evaluation.jsonl"

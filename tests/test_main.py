@@ -81,6 +81,7 @@ def long_reference(tmp_path_factory, data_dir, cache_dir):
     return read_metrics(workdir), settings
 
 
+@pytest.mark.e2e
 def test_resumed_run_logs_the_same_metrics(tmp_path, data_dir, cache_dir, long_reference):
     want, settings = long_reference
     first = run_main(
@@ -93,6 +94,7 @@ def test_resumed_run_logs_the_same_metrics(tmp_path, data_dir, cache_dir, long_r
     assert_same_metrics(read_metrics(tmp_path), want)
 
 
+@pytest.mark.e2e
 def test_sigterm_saves_the_step_reached_and_the_rerun_resumes_exactly(
     tmp_path, data_dir, cache_dir, long_reference
 ):
@@ -115,6 +117,7 @@ def test_sigterm_saves_the_step_reached_and_the_rerun_resumes_exactly(
     assert_same_metrics(read_metrics(tmp_path), want)
 
 
+@pytest.mark.e2e
 def test_killed_run_restarts_from_last_complete_checkpoint(
     tmp_path, data_dir, cache_dir, long_reference
 ):

@@ -28,6 +28,7 @@ def metrics(workdir) -> list[dict]:
         return [{k: v for k, v in json.loads(line).items() if k not in THROUGHPUT} for line in f]
 
 
+@pytest.mark.e2e
 def test_two_processes_match_one_process_through_a_preemption(tmp_path, data_dir, cache_dir):
     """Two processes, stopped by SIGTERM (as preemption reaches every host of a pod), save one
     step together, resume from it, and log what one process logs uninterrupted."""

@@ -7,6 +7,7 @@ import sys
 
 import ipykernel.kernelspec
 import nbformat
+import pytest
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
@@ -37,6 +38,7 @@ def test_the_committed_notebook_has_no_outputs():
     assert code and all(not cell.outputs and cell.execution_count is None for cell in code)
 
 
+@pytest.mark.e2e
 def test_the_notebook_runs_end_to_end_in_its_small_mode(tmp_path, data_dir):
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     work = tmp_path / "work"
@@ -67,6 +69,7 @@ def test_the_notebook_runs_end_to_end_in_its_small_mode(tmp_path, data_dir):
     (evaluation,) = [
         json.loads(line) for line in (run / "evaluation.jsonl").read_text().splitlines()
     ]
-    assert evaluation["step"] == 4 and evaluation["protocol"]["num_fake"] == 40
+    assert evaluation["step"] == 4 and set(evaluation["protocol"]) == {"sample_quality"}
+    assert evaluation["protocol"]["sample_quality"]["num_fake"] == 40
     last = json.loads((ablation / "metrics.jsonl").read_text().splitlines()[-1])
     assert {"g_loss", "g_loss/std", "g_loss/seed_0", "g_loss/seed_1"} <= set(last)

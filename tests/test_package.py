@@ -83,6 +83,7 @@ print(dcgan.get_config().model.name, srresnet.get_config().model.name)
 """
 
 
+@pytest.mark.e2e
 def test_the_installed_package_imports_without_torch(site, tmp_path):
     for path in ("configs/dcgan.py", "configs/common.py", "kernels/onednn_conv.cc"):
         assert os.path.isfile(os.path.join(site, "cnngen_jax", path)), path
@@ -93,6 +94,7 @@ def test_the_installed_package_imports_without_torch(site, tmp_path):
     assert result.stdout.split() == ["dcgan", "msrresnet"]
 
 
+@pytest.mark.e2e
 def test_the_installed_package_trains_from_another_directory(site, data_dir, cache_dir, tmp_path):
     config = os.path.join(site, "cnngen_jax", "configs", "dcgan.py")
     flags = tiny_flags(data_dir, cache_dir, num_train_steps=2, sample_every_steps=2)

@@ -285,6 +285,7 @@ def test_training_improves_the_test_elbo(tmp_path, data_dir, cache_dir):
         assert m["test_bpd"] == pytest.approx(m["test_nelbo"] / (16 * 16 * math.log(2)))
 
 
+@pytest.mark.e2e
 def test_config_runs_end_to_end_through_main(tmp_path, data_dir, cache_dir):
     flags = vae_flags(data_dir, cache_dir, num_train_steps=3, kl_warmup_steps=2)
     result = run_main(["--config=configs/vae.py", f"--workdir={tmp_path}", *flags])
