@@ -1,13 +1,14 @@
 """Every Orbax call of the project: save and restore the train state, the data iterator's state
 and the config, asynchronously, keeping the last few complete checkpoints.
 
-Orbax writes each step into a temporary directory and renames it when complete, so a process
-killed at any moment (during a save included) leaves the previous complete step as the latest.
+Orbax writes each step into a temporary directory and renames it when complete (on object
+stores such as gs://, which have no rename, it marks a complete step with a commit file), so a
+process killed at any moment (during a save included) leaves the previous complete step as the
+latest. Directories are `files.path`s: local (with `~` expanded) or URIs such as gs://bucket/run.
 """
 
 import dataclasses
 import json
-import os
 from typing import Any
 
 import jax
@@ -15,6 +16,7 @@ import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 
+from cnngen_jax import files
 from cnngen_jax.errors import UserError
 
 _ITEMS = ("state", "data", "config")
@@ -29,7 +31,7 @@ class Restored:
 
 
 def restore_latest(
-    directory: str,
+    directory: files.PathLike,
     abstract_state: Any,
     config: ml_collections.ConfigDict,
     step: int | None = None,
@@ -41,6 +43,7 @@ def restore_latest(
     architecture is reported, before any array is read, as a UserError that names the shapes
     and the settings which differ.
     """
+    directory = files.path(directory)
     options = ocp.CheckpointManagerOptions(read_only=True)
     manager = ocp.CheckpointManager(directory, options=options, item_names=_ITEMS)
     if step is not None and step not in manager.all_steps():
@@ -52,7 +55,7 @@ def restore_latest(
         manager.close()
         return None
     try:
-        mismatch = shape_mismatch(os.path.join(directory, str(step), "state"), abstract_state)
+        mismatch = shape_mismatch(directory / str(step) / "state", abstract_state)
         if mismatch:
             saved = manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))
             raise UserError(
@@ -87,18 +90,18 @@ def _shapes(tree: Any) -> dict[str, tuple[int, ...]]:
     return {path_name(path): tuple(leaf.shape) for path, leaf in flat}
 
 
-def read_state(path: str) -> tuple[str, dict[str, np.ndarray]]:
+def read_state(path: files.PathLike) -> tuple[str, dict[str, np.ndarray]]:
     """The train state saved at `path` as {path name: array} on the host, and which checkpoint
-    that was. `path` is a run's workdir (its latest complete step), its checkpoints directory,
-    or one step directory in it; a UserError says what is missing."""
-    path = os.path.abspath(os.path.expanduser(path))
-    if os.path.isdir(os.path.join(path, "checkpoints")):
-        path = os.path.join(path, "checkpoints")
+    that was. `path` (local or a URI) is a run's workdir (its latest complete step), its
+    checkpoints directory, or one step directory in it; a UserError says what is missing."""
+    path = files.path(path, "config.init_from")
+    if (path / "checkpoints").is_dir():
+        path = path / "checkpoints"
     step = None
-    if os.path.basename(path).isdigit() and os.path.isdir(os.path.join(path, "state")):
-        path, step = os.path.dirname(path), int(os.path.basename(path))
-    if not os.path.isdir(path):
-        raise UserError(f"config.init_from={path!r} does not exist; give a run's --workdir")
+    if path.name.isdigit() and (path / "state").is_dir():
+        path, step = path.parent, int(path.name)
+    if not path.is_dir():
+        raise UserError(f"config.init_from={str(path)!r} does not exist; give a run's --workdir")
     options = ocp.CheckpointManagerOptions(read_only=True)
     manager = ocp.CheckpointManager(path, options=options, item_names=_ITEMS)
     try:
@@ -108,17 +111,18 @@ def read_state(path: str) -> tuple[str, dict[str, np.ndarray]]:
                 f"config.init_from: no complete checkpoint in {path}; train that run first, or "
                 "point at a workdir that has one"
             )
-        state = ocp.StandardCheckpointer().restore(os.path.join(path, str(step), "state"))
+        state = ocp.StandardCheckpointer().restore(path / str(step) / "state")
     finally:
         manager.close()
     flat = jax.tree_util.tree_flatten_with_path(state)[0]
     return f"{path} step {step}", {path_name(p): np.asarray(leaf) for p, leaf in flat}
 
 
-def shape_mismatch(state_directory: str, abstract_state: Any) -> str:
+def shape_mismatch(state_directory: files.PathLike, abstract_state: Any) -> str:
     """'' when the saved state has exactly the leaves and shapes of `abstract_state`, else the
     first few differences. Read from metadata, so nothing is restored or left half-read."""
-    saved = _shapes(ocp.StandardCheckpointer().metadata(state_directory).item_metadata.tree)
+    metadata = ocp.StandardCheckpointer().metadata(files.path(state_directory))
+    saved = _shapes(metadata.item_metadata.tree)
     wanted = _shapes(abstract_state)
     differences = [
         f"{path}: {saved.get(path, 'absent')} -> {wanted.get(path, 'absent')}"
@@ -152,9 +156,9 @@ def config_diff(saved: dict[str, Any], config: ml_collections.ConfigDict) -> str
 class CheckpointWriter:
     """Asynchronous saves of (state, data iterator state, config) every few steps."""
 
-    def __init__(self, directory: str, max_to_keep: int):
+    def __init__(self, directory: files.PathLike, max_to_keep: int):
         self._manager = ocp.CheckpointManager(
-            directory,
+            files.path(directory),
             options=ocp.CheckpointManagerOptions(
                 max_to_keep=max_to_keep,
                 cleanup_tmp_directories=True,

@@ -2,12 +2,12 @@
 one `error:` line and an exit code, never a stack trace."""
 
 import contextlib
-import os
 import sys
 from collections.abc import Iterator
 
 from absl import flags, logging
 
+from cnngen_jax import files
 from cnngen_jax.errors import NonFiniteLossError, Preempted, UserError
 
 EXIT_USER_ERROR = 2
@@ -92,9 +92,10 @@ def reported_errors() -> Iterator[None]:
 
 def check_new_directory(path: str, flag: str = "--out") -> None:
     """A UserError unless `path` is a new or empty directory: a command never overwrites."""
-    if os.path.isdir(path) and os.listdir(path):
+    directory = files.path(path, flag)
+    if directory.is_dir() and any(directory.iterdir()):
         raise UserError(
             f"{flag}={path} is not empty; give a new directory (nothing is overwritten)"
         )
-    if os.path.exists(path) and not os.path.isdir(path):
+    if directory.exists() and not directory.is_dir():
         raise UserError(f"{flag}={path} is a file; give a directory")

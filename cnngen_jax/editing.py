@@ -25,14 +25,13 @@ time.
 
 import dataclasses
 import datetime
-import json
-import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from cnngen_jax import cli, images, inference, inversion, tasks
+from cnngen_jax import files as files_lib
 from cnngen_jax.capabilities import Encoder, Sampler, require
 from cnngen_jax.errors import UserError
 from cnngen_jax.models import vgg
@@ -184,7 +183,7 @@ def _report(
     projection = edits.projection
     start = projection.start_mse
     report = {
-        "workdir": os.path.abspath(workdir),
+        "workdir": str(files_lib.path(workdir)),
         "step": run.step,
         "task": run.config.task,
         "method": "encoder" if settings is None else "inversion",
@@ -287,16 +286,15 @@ def edit(
         strengths,
         interpolation_steps,
     )
-    os.makedirs(out, exist_ok=True)
+    out = files_lib.makedirs(out)
     written = []
     for name, rows in edits.pictures.items():
-        written.append(os.path.join(out, f"{name}.png"))
-        images.save_png(images.make_grid(rows), written[-1])
+        written.append(str(out / f"{name}.png"))
+        files_lib.write_image(written[-1], images.make_grid(rows))
     for name, array in (("latents", edits.projection.latents), ("direction", edits.direction)):
         if array is not None:
-            written.append(os.path.join(out, f"{name}.npy"))
-            np.save(written[-1], np.asarray(array, np.float32))
-    written.append(os.path.join(out, "report.json"))
-    with open(written[-1], "w") as f:
-        json.dump(report, f, indent=2)
+            written.append(str(out / f"{name}.npy"))
+            files_lib.write_npy(written[-1], np.asarray(array, np.float32))
+    written.append(str(out / "report.json"))
+    files_lib.write_json(written[-1], report)
     return written, report

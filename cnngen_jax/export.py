@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from PIL import Image
 
+from cnngen_jax import files as files_lib
 from cnngen_jax import inference, pixels
 from cnngen_jax.capabilities import Sampler, require
 from cnngen_jax.random_streams import EXPORT, seed_key
@@ -80,6 +81,11 @@ def write_export(
 ) -> list[str]:
     """Draws `num_images` images of `run`'s generator (of classes `labels`, one per image, already
     checked) into the image folder and the TFDS dataset of `out`; returns the two folders."""
+    if files_lib.is_remote(out):  # PNGs and the TFDS build are written locally, then uploaded
+        with tempfile.TemporaryDirectory() as local:
+            write_export(run, local, num_images, seed, labels)
+            files_lib.copy_tree(local, out)
+        return [str(files_lib.path(out) / IMAGES_DIR), str(files_lib.path(out) / TFDS_DIR)]
     names = label_names(run.task.num_classes)
     width = len(str(num_images - 1))
     files = []

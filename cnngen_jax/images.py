@@ -7,6 +7,7 @@ import os
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from cnngen_jax import files
 from cnngen_jax.errors import UserError
 from cnngen_jax.pixels import to_uint8
 
@@ -33,14 +34,14 @@ def make_grid(images: np.ndarray, columns: int | None = None, padding: int = 2) 
     return grid
 
 
-def save_png(grid: np.ndarray, path: str) -> None:
-    Image.fromarray(grid).save(path)
+def save_png(grid: np.ndarray, path: files.PathLike) -> None:
+    files.write_image(path, grid)
 
 
 def read_image(path: str, setting: str) -> Image.Image:
     """The image at `path`, decoded, or a UserError naming `setting`."""
     try:
-        with Image.open(path) as image:
+        with files.path(path, setting).open("rb") as f, Image.open(f) as image:
             image.load()
             return image
     except FileNotFoundError:
@@ -106,9 +107,10 @@ def model_pixels(
 def output_format(output_path: str) -> str:
     """The PIL format `output_path`'s extension names, or a UserError naming --output: checked
     before a command does its work."""
-    if not os.path.isdir(os.path.dirname(os.path.abspath(output_path))):
+    target = files.path(output_path, "--output")
+    if not target.parent.is_dir():
         raise UserError(f"--output={output_path}: its directory does not exist")
-    extension = os.path.splitext(output_path)[1].lower()
+    extension = target.suffix.lower()
     image_format = Image.registered_extensions().get(extension)
     if image_format not in Image.SAVE:
         raise UserError(f"--output={output_path}: PIL cannot write {extension!r} files; use .png")
@@ -118,15 +120,9 @@ def output_format(output_path: str) -> str:
 def save_image(image: np.ndarray, output_path: str, image_format: str) -> None:
     """Writes `image` to a temporary file beside `output_path`, then renames it: an existing
     output is replaced whole or not at all."""
-    folder, name = os.path.split(os.path.abspath(output_path))
-    temporary = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
     try:
-        Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(
-            temporary, format=image_format
+        files.write_image(
+            output_path, image[..., 0] if image.shape[-1] == 1 else image, image_format
         )
-        os.replace(temporary, output_path)
     except (OSError, ValueError, KeyError) as error:
         raise UserError(f"cannot write --output={output_path} ({error})") from None
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)

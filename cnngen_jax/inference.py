@@ -8,14 +8,13 @@ the workdir alone (config.json and a checkpoint), for the command-line tools and
 
 import dataclasses
 import json
-import os
 from collections.abc import Callable
 from typing import Any
 
 import jax
 import ml_collections
 
-from cnngen_jax import checkpoint, data, evaluators, random_streams, replicas, tasks, train
+from cnngen_jax import checkpoint, data, evaluators, files, random_streams, replicas, tasks, train
 from cnngen_jax.configs import common
 from cnngen_jax.errors import UserError
 
@@ -25,6 +24,7 @@ ALL_ADDED_SETTINGS = {"num_seeds": 1}
 ADDED_SETTINGS = {
     "gan": {"model.conditioning": "none", "class_loss_weight": 1.0, "freeze_d_blocks": 0},
     "vae": {"model.conditioning": "none"},
+    "style_transfer": {"model.name": "transformer_net"},  # before style models were registered
 }
 
 
@@ -63,11 +63,10 @@ def translate_legacy_evals(config: ml_collections.ConfigDict) -> None:
 def load_run_config(workdir: str) -> ml_collections.ConfigDict:
     """The run's config.json as an (unlocked) ConfigDict, completed by `ADDED_SETTINGS` and
     with legacy evaluation settings translated (`translate_legacy_evals`)."""
-    path = os.path.join(workdir, "config.json")
-    if not os.path.isfile(path):
-        raise UserError(f"{path} does not exist; pass the --workdir of a training run")
-    with open(path) as f:
-        config = ml_collections.ConfigDict(json.load(f))
+    path = files.path(workdir, "--workdir") / "config.json"
+    config = ml_collections.ConfigDict(
+        files.read_json(path, hint="pass the --workdir of a training run")
+    )
     for key, value in {**ALL_ADDED_SETTINGS, **ADDED_SETTINGS.get(config.task, {})}.items():
         *parents, leaf = key.split(".")
         node = config
@@ -118,7 +117,7 @@ def load_run(workdir: str, step: int | None = None, seed: int | None = None) -> 
     task = tasks.create_task(config, data.dataset_info(config.dataset))
     device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
     abstract = train.abstract_state(task, config, device)
-    checkpoint_dir = os.path.join(os.path.abspath(workdir), "checkpoints")
+    checkpoint_dir = files.path(workdir, "--workdir") / "checkpoints"
     restored = checkpoint.restore_latest(checkpoint_dir, abstract, config, step=step)
     if restored is None:
         raise UserError(f"no complete checkpoint in {checkpoint_dir}; train the run first")
@@ -158,7 +157,7 @@ def evaluate_run(
     chosen = evaluators.from_config(config, run.task, run.data_dir, names, during_training=False)
     if not chosen:
         raise UserError(f"{workdir}/config.json has no evaluators (config.evals is empty)")
-    checkpoint_dir = os.path.join(os.path.abspath(workdir), "checkpoints")
+    checkpoint_dir = files.path(workdir, "--workdir") / "checkpoints"
     restored = checkpoint.restore_latest(checkpoint_dir, run.abstract_state, config, step=step)
     if restored is None:
         raise UserError(f"no complete checkpoint in {checkpoint_dir}; train the run first")
@@ -175,6 +174,5 @@ def evaluate_run(
         protocol[name] = {"split": held_out.split, **evaluator.protocol()}
     result = {"step": restored.step, **metrics, "protocol": protocol}
     if jax.process_index() == 0:
-        with open(os.path.join(workdir, "evaluation.jsonl"), "a") as f:
-            f.write(json.dumps(result) + "\n")
+        files.append_line(files.path(workdir) / "evaluation.jsonl", json.dumps(result))
     return result

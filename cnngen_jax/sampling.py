@@ -28,14 +28,12 @@ checkpoint are read, never the dataset.
 """
 
 import datetime
-import json
-import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cnngen_jax import cli, images, inference, pixels, tasks
+from cnngen_jax import cli, files, images, inference, pixels, tasks
 from cnngen_jax import export as export_data
 from cnngen_jax.capabilities import Sampler, require
 from cnngen_jax.errors import UserError
@@ -135,7 +133,7 @@ def sample(
     run = inference.load_run(workdir, step)
     require(run.task, Sampler, COMMAND)
     metadata = {
-        "workdir": os.path.abspath(workdir),
+        "workdir": str(files.path(workdir)),
         "step": run.step,
         "seed": seed,
         "num_images": num_images,
@@ -144,7 +142,7 @@ def sample(
     if export:
         classes = image_labels(run, num_images, labels)  # checked before anything is written
         classes = None if classes is None else np.asarray(classes)
-        os.makedirs(out, exist_ok=True)
+        files.makedirs(out)
         written = export_data.write_export(run, out, num_images, seed, classes)
         metadata["export"] = {
             "split": export_data.SPLIT,
@@ -153,16 +151,16 @@ def sample(
         }
     else:
         pictures = draw(run, num_images, seed, labels, interpolation_steps, COMMAND)
-        os.makedirs(out, exist_ok=True)
+        out = files.makedirs(out)
         written = []
         for name, batch in pictures.items():
-            path = os.path.join(out, f"{name}.png")
-            images.save_png(images.make_grid(batch), path)
-            written.append(path)
-        written.append(os.path.join(out, "samples.npy"))
-        np.save(written[-1], pixels.to_uint8(pictures["samples"]))
+            path = out / f"{name}.png"
+            files.write_image(path, images.make_grid(batch))
+            written.append(str(path))
+        written.append(str(out / "samples.npy"))
+        files.write_npy(written[-1], pixels.to_uint8(pictures["samples"]))
         metadata["interpolation_steps"] = interpolation_steps
     metadata["date"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-    with open(os.path.join(out, "metadata.json"), "w") as f:
-        json.dump(metadata, f, indent=2)
-    return [*written, os.path.join(out, "metadata.json")]
+    metadata_path = files.path(out) / "metadata.json"
+    files.write_json(metadata_path, metadata)
+    return [*written, str(metadata_path)]

@@ -8,7 +8,6 @@ import dataclasses
 import functools
 import json
 import math
-import os
 import time
 from collections import defaultdict
 from typing import Any
@@ -23,6 +22,7 @@ from cnngen_jax import (
     checkpoint,
     data,
     evaluators,
+    files,
     parallel,
     preemption,
     random_streams,
@@ -70,7 +70,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
 
 def configure_compilation_cache(cache_dir: str) -> None:
     if cache_dir:
-        jax.config.update("jax_compilation_cache_dir", os.path.expanduser(cache_dir))
+        jax.config.update("jax_compilation_cache_dir", str(files.path(cache_dir)))
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
@@ -257,7 +257,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     Returns the last logged scalars.
     """
     run = build_run(config)
-    checkpoint_dir = os.path.join(os.path.abspath(workdir), "checkpoints")
+    checkpoint_dir = files.path(workdir, "--workdir") / "checkpoints"
     restored = checkpoint.restore_latest(checkpoint_dir, run.abstract_state, config)
     transferred = None
     if restored is None:  # a new run, perhaps from another run's weights
@@ -271,8 +271,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     is_writer = jax.process_index() == 0
     writer = RunWriter(workdir, is_writer)
     if is_writer:
-        with open(os.path.join(workdir, "config.json"), "w") as f:
-            f.write(config.to_json(indent=2))
+        files.write_text(files.path(workdir) / "config.json", config.to_json(indent=2))
     iterator = train_iterator(run)
     if restored is None:
         start_step = 0

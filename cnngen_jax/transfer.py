@@ -14,7 +14,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from cnngen_jax import checkpoint
+from cnngen_jax import checkpoint, files
 from cnngen_jax.errors import UserError
 
 
@@ -48,9 +48,10 @@ def _taken(name: str, with_optimizer: bool) -> bool:
 
 
 def transplant(
-    state: Any, path: str, with_optimizer: bool, num_seeds: int = 1
+    state: Any, path: files.PathLike, with_optimizer: bool, num_seeds: int = 1
 ) -> tuple[Any, Transfer]:
-    """`state` with every array that fits taken from the checkpoint at `path`, placed as the
+    """`state` with every array that fits taken from the checkpoint at `path` (a local path or a
+    URI such as gs://bucket/run, read through `checkpoint.read_state`), placed as the
     state's own arrays are; a UserError if nothing fits (an unrelated model). A state of
     `num_seeds` > 1 stacked replicas takes a one-seed source's array into every replica."""
     source, saved = checkpoint.read_state(path)

@@ -1,48 +1,48 @@
 """Run outputs: metrics.jsonl, TensorBoard events, PNG grids and the console progress line.
 
-Only process 0 writes; in other processes the writer is silent.
+Only process 0 writes; in other processes the writer is silent. Every file goes through
+`cnngen_jax.files`, so the workdir may be local or a URI such as gs://bucket/run.
 """
 
+import io
 import json
-import os
 import sys
+import threading
 import time
 from typing import Any
 
 import numpy as np
+from etils import epath
 
-from cnngen_jax import images
+from cnngen_jax import files, images
 
 
 class RunWriter:
     """Writes scalars and image grids of a run into its workdir."""
 
-    def __init__(self, workdir: str, enabled: bool):
-        self.workdir = workdir
+    def __init__(self, workdir: files.PathLike, enabled: bool):
+        self.workdir = files.path(workdir, "--workdir")
         self.enabled = enabled
-        self.metrics_path = os.path.join(workdir, "metrics.jsonl")
-        self.samples_dir = os.path.join(workdir, "samples")
+        self.metrics_path = self.workdir / "metrics.jsonl"
+        self.samples_dir = self.workdir / "samples"
         self._tensorboard = None
         if enabled:
-            os.makedirs(self.samples_dir, exist_ok=True)
-            self._tensorboard = _summary_writer_class()(os.path.join(workdir, "tensorboard"))
+            files.makedirs(self.samples_dir)
+            self._tensorboard = _summary_writer(self.workdir / "tensorboard")
 
     def forget_after(self, step: int) -> None:
-        """Drops metrics logged after `step`: a resumed run logs those steps again, identically."""
-        if not (self.enabled and os.path.exists(self.metrics_path)):
+        """Drops metrics logged after `step`: a resumed run logs those steps again, identically.
+        A last line cut short (the process killed mid-append) goes too."""
+        if not (self.enabled and self.metrics_path.exists()):
             return
-        with open(self.metrics_path) as f:
-            lines = [line for line in f if line.strip() and json.loads(line)["step"] <= step]
-        tmp = self.metrics_path + ".tmp"
-        with open(tmp, "w") as f:
-            f.writelines(lines)
-        os.replace(tmp, self.metrics_path)
+        rows = files.read_jsonl(self.metrics_path, torn_last_ok=True)
+        kept = "".join(json.dumps(row) + "\n" for row in rows if row["step"] <= step)
+        files.write_text(self.metrics_path, kept)
 
     def write_scalars(self, step: int, scalars: dict[str, float]) -> None:
         if not self.enabled:
             return
-        with open(self.metrics_path, "a") as f:
-            f.write(json.dumps({"step": step, **scalars}) + "\n")
+        files.append_line(self.metrics_path, json.dumps({"step": step, **scalars}))
         for name, value in scalars.items():
             self._tensorboard.add_scalar(name, value, step)
         self._tensorboard.flush()
@@ -53,7 +53,7 @@ class RunWriter:
             return
         for name, batch in batches.items():
             grid = images.make_grid(batch)
-            images.save_png(grid, os.path.join(self.samples_dir, f"{name}_{step:07d}.png"))
+            files.write_image(self.samples_dir / f"{name}_{step:07d}.png", grid)
             self._tensorboard.add_image(name, grid, step, dataformats="HWC")
         self._tensorboard.flush()
 
@@ -65,6 +65,15 @@ class RunWriter:
     def close(self) -> None:
         if self._tensorboard is not None:
             self._tensorboard.close()
+
+
+def _summary_writer(logdir: epath.Path) -> Any:
+    """A tensorboardX SummaryWriter for `logdir`: local event files as tensorboardX writes them;
+    in a URI (gs://...) through `files` (`_register_remote_events`), not through tensorboardX's
+    own gs:// writer, which needs google-cloud-storage and bypasses epath."""
+    if files.is_remote(logdir):
+        _register_remote_events(str(logdir).split("://", 1)[0])
+    return _summary_writer_class()(str(logdir))
 
 
 def _summary_writer_class() -> type:
@@ -83,6 +92,63 @@ def _summary_writer_class() -> type:
         if hide:
             del sys.modules["torch"]
     return SummaryWriter
+
+
+# An event file on an object store is rewritten whole at each flush (objects cannot be appended
+# to); past this size the writer goes on in a new object, so a flush never uploads more than
+# about this much. TensorBoard reads every `*tfevents*` file of a directory, in name order.
+EVENT_SEGMENT_BYTES = 8 * 2**20
+
+
+class _RemoteEventFile:
+    """One tensorboardX event file in an object store: records buffered in memory, uploaded
+    (`files.write_bytes`) at each flush, continued in `NAME.0001`, `NAME.0002`, ... once a
+    segment reaches EVENT_SEGMENT_BYTES. tensorboardX flushes between whole records."""
+
+    def __init__(self, name: str):
+        self._name = name
+        self._segment = 0
+        self._buffer = io.BytesIO()
+        self._lock = threading.Lock()
+        self._dirty = True  # the (empty) file appears at the first flush, as locally
+
+    def write(self, data: bytes) -> None:
+        with self._lock:
+            self._buffer.write(data)
+            self._dirty = True
+
+    def flush(self) -> None:
+        with self._lock:
+            if not self._dirty:
+                return
+            suffix = f".{self._segment:04d}" if self._segment else ""
+            files.write_bytes(self._name + suffix, self._buffer.getvalue())
+            self._dirty = False
+            if self._buffer.tell() >= EVENT_SEGMENT_BYTES:
+                self._segment += 1
+                self._buffer = io.BytesIO()
+
+    def close(self) -> None:
+        self.flush()
+
+
+class _RemoteEventFactory:
+    """tensorboardX's writer-factory interface (`record_writer.register_writer_factory`)."""
+
+    def open(self, name: str) -> _RemoteEventFile:
+        return _RemoteEventFile(name)
+
+    def directory_check(self, name: str) -> None:
+        files.makedirs(name)
+
+
+def _register_remote_events(scheme: str) -> None:
+    """Makes tensorboardX write event files under `scheme://` through `files` (idempotent)."""
+    _summary_writer_class()  # imports tensorboardX without PyTorch
+    from tensorboardX import record_writer
+
+    if not isinstance(record_writer.REGISTERED_FACTORIES.get(scheme), _RemoteEventFactory):
+        record_writer.register_writer_factory(scheme, _RemoteEventFactory())
 
 
 class Progress:

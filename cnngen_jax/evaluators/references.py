@@ -4,13 +4,12 @@ once per protocol and cached as pickle-free .npz files keyed on everything that 
 
 import dataclasses
 import json
-import os
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
 
-from cnngen_jax import data, parallel
+from cnngen_jax import data, files, parallel
 from cnngen_jax.errors import UserError
 from cnngen_jax.metrics import GaussianStats, npz_files
 from cnngen_jax.metrics.npz_files import content_sha256
@@ -43,7 +42,7 @@ def reference_path(cache_dir: str, key: dict[str, Any]) -> str:
     digest = npz_files.json_digest(key)
     dataset = data.file_name(key["dataset"])
     name = f"{dataset}-{key['split']}-{key['image_size']}px-{key['feature_net']}-{digest}"
-    return os.path.join(cache_dir, "reference", f"{name}.npz")
+    return str(files.path(cache_dir) / "reference" / f"{name}.npz")
 
 
 def _arrays(reference: Reference) -> dict[str, np.ndarray]:

@@ -9,7 +9,6 @@ feature is computed, as images saved to disk would be.
 """
 
 import dataclasses
-import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -18,7 +17,7 @@ import ml_collections
 import numpy as np
 
 import cnngen_jax
-from cnngen_jax import capabilities, data, parallel
+from cnngen_jax import capabilities, data, files, parallel
 from cnngen_jax.errors import UserError
 from cnngen_jax.evaluators import Context, register_evaluator
 from cnngen_jax.evaluators.conditional import conditional_scores
@@ -102,7 +101,7 @@ class SampleMetrics:
             )
         self.setting = setting
         self.dataset, self.image_size, self.data_dir = dataset, image_size, data_dir
-        self.cache_dir = os.path.expanduser(cache_dir)
+        self.cache_dir = str(files.path(cache_dir, "cache_dir"))
         self.num_samples, self.batch_size, self.seed = num_samples, batch_size, seed
         self.test_split = None  # images and labels, for the Classification Accuracy Score
         self._classifier = None
@@ -162,7 +161,7 @@ class SampleMetrics:
         key = self._reference_key(held_out.split, held_out.num_examples)
         path = reference_path(self.cache_dir, key)
         if path not in self._references:
-            if os.path.exists(path):
+            if files.path(path).exists():
                 self._references[path] = load_reference(path, key)
             else:
                 reference = self.reference_from_batches(held_out(), held_out.split)

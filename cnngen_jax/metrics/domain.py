@@ -24,12 +24,12 @@ import optax
 from flax import traverse_util
 
 import cnngen_jax
-from cnngen_jax import data
+from cnngen_jax import data, files
 from cnngen_jax.data import pipeline
 from cnngen_jax.errors import UserError
-from cnngen_jax.images import to_uint8
 from cnngen_jax.metrics import npz_files
 from cnngen_jax.metrics.npz_files import content_sha256
+from cnngen_jax.pixels import to_uint8
 
 _META_SHA = "meta/sha256"
 _META_SETTINGS = "meta/settings"
@@ -205,7 +205,9 @@ def train_classifier(
     return variables, float(np.mean(predicted == test_labels))
 
 
-def cache_path(cache_dir: str, dataset: str, image_size: int, settings: ClassifierSettings) -> str:
+def cache_path(
+    cache_dir: files.PathLike, dataset: str, image_size: int, settings: ClassifierSettings
+) -> str:
     """Where the weights for these settings live; the name carries a hash of everything that
     determines them (the library version stands for the architecture)."""
     key = {
@@ -216,7 +218,7 @@ def cache_path(cache_dir: str, dataset: str, image_size: int, settings: Classifi
     }
     digest = npz_files.json_digest(key)
     name = f"{data.file_name(dataset)}-{image_size}px-{digest}.npz"
-    return os.path.join(os.path.expanduser(cache_dir), "domain_classifier", name)
+    return os.fspath(files.path(cache_dir, "cache_dir") / "domain_classifier" / name)
 
 
 def _save(path: str, variables: dict, accuracy: float, settings: ClassifierSettings) -> str:
@@ -257,7 +259,7 @@ def load_or_train(
     """The cached classifier for these settings, training and caching it on first use."""
     model = _model(num_classes(dataset), settings)
     path = cache_path(cache_dir, dataset, image_size, settings)
-    if os.path.exists(path):
+    if files.path(path).exists():
         variables, sha256, accuracy = _load(path)
     else:
         variables, accuracy = train_classifier(dataset, image_size, data_dir, settings)

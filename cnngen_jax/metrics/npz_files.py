@@ -1,12 +1,14 @@
-"""Pickle-free .npz files for the metric caches and weights: content hashes, atomic writes."""
+"""Pickle-free .npz files for the metric caches and weights: content hashes, atomic writes,
+local or remote (through `cnngen_jax.files`)."""
 
 import hashlib
 import json
-import os
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+
+from cnngen_jax import files
 
 
 def content_sha256(flat: Mapping[str, np.ndarray]) -> str:
@@ -25,17 +27,13 @@ def json_digest(value: Any) -> str:
     return content_sha256({"key": np.frombuffer(text.encode(), np.uint8)})[:16]
 
 
-def write_atomically(path: str, entries: Mapping[str, np.ndarray]) -> None:
-    """Writes `entries` to `path` through a temporary file, so a reader (another process
-    training the same cache entry, or one killed mid-write) never sees half a file."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    temporary = f"{path}.{os.getpid()}.tmp"
-    with open(temporary, "wb") as f:
-        np.savez(f, **entries)
-    os.replace(temporary, path)
+def write_atomically(path: files.PathLike, entries: Mapping[str, np.ndarray]) -> None:
+    """Writes `entries` to `path` (local or a URI such as gs://...) whole or not at all, so a
+    reader (another process training the same cache entry, or one killed mid-write) never sees
+    half a file (`files.write_bytes`)."""
+    files.write_npz(path, dict(entries))
 
 
-def read(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Every entry of an .npz, refusing pickled objects."""
-    with np.load(path, allow_pickle=False) as npz:
-        return {key: npz[key] for key in npz.files}
+def read(path: files.PathLike) -> dict[str, np.ndarray]:
+    """Every entry of an .npz (local or a URI), refusing pickled objects."""
+    return files.read_npz(path)
