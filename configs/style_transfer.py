@@ -59,6 +59,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.vgg_weights = ""
 
     config.model = ml_collections.ConfigDict()
+    config.model.name = "transformer_net"  # Johnson et al.'s network, the only one
     config.model.width = 32  # channels of the first layer, then 2x and 4x (32: the reference)
     config.model.num_blocks = 5  # residual blocks
 

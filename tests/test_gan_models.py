@@ -11,7 +11,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from cnngen_jax.models import get_model
+from cnngen_jax.models import ModelSpec, get_model
 from cnngen_jax.models.spectral_norm import COLLECTION as SPECTRAL
 from tests.conftest import reference
 
@@ -40,7 +40,7 @@ def build(name: str, g_width: int, d_width: int, image_size: int, conditioning: 
         )
     )
     num_classes = 0 if conditioning == "none" else CLASSES
-    return get_model(name, "gan")(config, image_size, 3, num_classes=num_classes)
+    return get_model(name, "gan")(config, ModelSpec(image_size, 3, num_classes=num_classes))
 
 
 def init(models, image_size: int, abstract: bool = False, conditional: bool = False):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from cnngen_jax.errors import UserError
-from cnngen_jax.models import get_model
+from cnngen_jax.models import ModelSpec, get_model
 from tests.conftest import reference
 
 REFERENCE_64PX_RGB = {"generator": 3_576_704, "discriminator": 2_765_568}
@@ -17,7 +17,7 @@ def build(image_size: int, channels: int = 3, width: int = 64):
     config = ml_collections.ConfigDict(
         dict(latent_dim=100, g_width=width, d_width=width, spectral_norm=False, conditioning="none")
     )
-    return get_model("dcgan", "gan")(config, image_size, channels)
+    return get_model("dcgan", "gan")(config, ModelSpec(image_size, channels))
 
 
 def init_shapes(models, image_size: int, channels: int):

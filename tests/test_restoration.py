@@ -22,7 +22,7 @@ from cnngen_jax import checkpoint, data, inference, train
 from cnngen_jax.data import photos, pipeline
 from cnngen_jax.errors import UserError
 from cnngen_jax.metrics import image_quality
-from cnngen_jax.models import get_model, vgg
+from cnngen_jax.models import ModelSpec, get_model, vgg
 from cnngen_jax.restoration.fill import pull_push
 from cnngen_jax.restoration.resize import imresize
 from cnngen_jax.restoration.tiling import tiled
@@ -135,7 +135,8 @@ def test_tiles_give_the_whole_image_result():
     """A network whose receptive field fits the overlap gives, tile by tile, exactly its
     whole-image output: borders included (its zero padding meets the true image borders)."""
     model = get_model("msrresnet", "restoration")(
-        ml_collections.ConfigDict({"width": 8, "num_blocks": 1}), 3, 3, 4
+        ml_collections.ConfigDict({"width": 8, "num_blocks": 1}),
+        ModelSpec(image_size=64, channels=3, scale=4),  # image_size: not read by restorers
     )
     image = jnp.asarray(np.random.default_rng(2).uniform(-1, 1, (1, 21, 30, 3)), jnp.float32)
     variables = model.init(jax.random.key(0), image)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from cnngen_jax.errors import UserError
-from cnngen_jax.models import get_model
+from cnngen_jax.models import ModelSpec, get_model
 from cnngen_jax.models.restoration import pixel_shuffle
 from cnngen_jax.models.spectral_norm import COLLECTION as SPECTRAL
 from tests.conftest import reference
@@ -41,12 +41,14 @@ def model_config(width: int, num_blocks: int = 0, depth: int = 0) -> ml_collecti
 
 def restorer(name: str, in_channels: int, out_channels: int, scale: int, width: int, blocks=0):
     builder = get_model(name, "restoration")
-    return builder(model_config(width, blocks, depth=2), in_channels, out_channels, scale)
+    # image_size: not read by the restorers
+    spec = ModelSpec(image_size=64, channels=out_channels, in_channels=in_channels, scale=scale)
+    return builder(model_config(width, blocks, depth=2), spec)
 
 
 def discriminator(name: str, in_channels: int, image_size: int, width: int):
     builder = get_model(name, "restoration_discriminator")
-    return builder(model_config(width), in_channels, image_size)
+    return builder(model_config(width), ModelSpec(image_size, channels=in_channels))
 
 
 def count(tree) -> int:

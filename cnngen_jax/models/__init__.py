@@ -2,18 +2,37 @@
 
 Model files register builders with `@register_model(name, family)`; tasks look them up with
 `get_model(name, family)`, so adding an architecture never edits an import table and a config
-naming a model of another family is caught before anything is built.
+naming a model of another family is caught before anything is built. Every builder has one
+signature, `builder(settings, spec) -> modules`: its own settings (`config.model` or
+`config.discriminator`) and the task's `ModelSpec`.
 """
 
 import dataclasses
 from collections.abc import Callable
+from typing import Any
 
 import flax.linen as nn
+import jax.numpy as jnp
 
 from cnngen_jax.errors import UserError
 from cnngen_jax.registry import Registry
 
 MODELS = Registry("model", "config.model.name", package=__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """What the task asks of a model besides its own settings: the data's shape, the classes and
+    the compute dtype, which come from the dataset and the task's settings, not config.model."""
+
+    image_size: int  # the side of the images it makes (or, for a discriminator, sees) in training
+    channels: int  # the channels of those images
+    # The channels of its input where they differ from `channels`: a restorer's and its
+    # discriminator's for inpainting (the image and the mask); None: `channels`.
+    in_channels: int | None = None
+    num_classes: int = 0  # the classes to condition on; 0: unconditional
+    scale: int = 1  # output side / input side (super-resolution); 1 for every other model
+    dtype: Any = jnp.float32  # the compute dtype; parameters are float32 whatever it is
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,9 +50,10 @@ class GANModels:
 
 
 def register_model(name: str, family: str) -> Callable[[Callable], Callable]:
-    """Registers a builder `(model_config, image_size, channels, dtype, num_classes) -> modules`
-    for the tasks of `family` (a `config.task` name); `num_classes` 0 builds the unconditional
-    model."""
+    """Registers a builder `(settings, spec: ModelSpec) -> modules` for the tasks of `family`
+    (a `config.task` name, or `restoration_discriminator`): `settings` is the model's own
+    ConfigDict (`config.model`, or `config.discriminator`), `spec` what the task asks of it
+    (`spec.num_classes` 0 builds the unconditional model)."""
 
     def register(builder: Callable) -> Callable:
         builder.family = family

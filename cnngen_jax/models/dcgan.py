@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from cnngen_jax.errors import UserError
-from cnngen_jax.models import GANModels, register_model
+from cnngen_jax.models import GANModels, ModelSpec, register_model
 from cnngen_jax.models.conditioning import discriminator_head, generator_norm
 from cnngen_jax.models.layers import Conv, ConvTranspose, batch_norm
 
@@ -131,23 +131,23 @@ class Discriminator(nn.Module):
 
 
 @register_model("dcgan", family="gan")
-def build_dcgan(
-    model_config, image_size: int, channels: int, dtype=jnp.float32, num_classes: int = 0
-) -> GANModels:
-    """The DCGAN pair for `image_size` x `image_size` images with `channels` channels,
-    conditioned on `num_classes` classes as `model_config.conditioning` says (0: none)."""
+def build_dcgan(settings, spec: ModelSpec) -> GANModels:
+    """The DCGAN pair for `spec.image_size` x `spec.image_size` images with `spec.channels`
+    channels, conditioned on `spec.num_classes` classes as `settings.conditioning` says (0:
+    none)."""
+    image_size, dtype, num_classes = spec.image_size, spec.dtype, spec.num_classes
     num_stride2_blocks(image_size)  # validates before any tracing
-    if model_config.spectral_norm:
+    if settings.spectral_norm:
         raise UserError(
             "model 'dcgan' has no spectral normalisation (config.model.spectral_norm=True); "
             "use --config.model.name=sndcgan (the SN-DCGAN of Miyato et al.) or set it to False"
         )
     return GANModels(
-        generator=Generator(image_size, channels, model_config.g_width, dtype, num_classes),
+        generator=Generator(image_size, spec.channels, settings.g_width, dtype, num_classes),
         discriminator=Discriminator(
-            image_size, model_config.d_width, dtype, num_classes, model_config.conditioning
+            image_size, settings.d_width, dtype, num_classes, settings.conditioning
         ),
-        latent_dim=model_config.latent_dim,
+        latent_dim=settings.latent_dim,
         discriminator_blocks=tuple(
             (f"Conv_{i}",) if i == 0 else (f"Conv_{i}", f"BN_{i}")
             for i in range(num_stride2_blocks(image_size))

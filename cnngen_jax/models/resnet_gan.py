@@ -17,7 +17,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from cnngen_jax.models import GANModels, register_model, require_image_size
+from cnngen_jax.models import GANModels, ModelSpec, register_model, require_image_size
 from cnngen_jax.models.conditioning import discriminator_head, generator_norm
 from cnngen_jax.models.layers import Conv, Dense
 
@@ -164,60 +164,52 @@ class ResNetDiscriminator(nn.Module):
         )
 
 
-def _resnet_pair(
-    model_config, g_widths, d_blocks, channels: int, dtype, pooling: str, num_classes: int
-) -> GANModels:
+def _resnet_pair(settings, spec: ModelSpec, g_widths, d_blocks, pooling: str) -> GANModels:
     return GANModels(
-        generator=ResNetGenerator(g_widths, channels, dtype, num_classes),
+        generator=ResNetGenerator(g_widths, spec.channels, spec.dtype, spec.num_classes),
         discriminator=ResNetDiscriminator(
             d_blocks,
-            model_config.spectral_norm,
+            settings.spectral_norm,
             pooling,
-            dtype,
-            num_classes,
-            model_config.conditioning,
+            spec.dtype,
+            spec.num_classes,
+            settings.conditioning,
         ),
-        latent_dim=model_config.latent_dim,
+        latent_dim=settings.latent_dim,
         discriminator_blocks=tuple((f"Block_{i}",) for i in range(len(d_blocks))),
     )
 
 
-def _resnet32(model_config, image_size, channels, dtype, pooling, num_classes) -> GANModels:
-    require_image_size(model_config.name, image_size, 32)
-    g, d = model_config.g_width, model_config.d_width
+def _resnet32(settings, spec: ModelSpec, pooling: str) -> GANModels:
+    require_image_size(settings.name, spec.image_size, 32)
+    g, d = settings.g_width, settings.d_width
     d_blocks = ((d, True), (d, True), (d, False), (d, False))
-    return _resnet_pair(model_config, (g,) * 4, d_blocks, channels, dtype, pooling, num_classes)
+    return _resnet_pair(settings, spec, (g,) * 4, d_blocks, pooling)
 
 
 @register_model("sngan32", family="gan")
-def build_sngan32(
-    model_config, image_size: int, channels: int, dtype=jnp.float32, num_classes: int = 0
-) -> GANModels:
+def build_sngan32(settings, spec: ModelSpec) -> GANModels:
     """Mimicry's SNGAN 32x32 pair: G of constant width g_width (ngf, 256 in the paper) over
     three upsampling blocks; D of width d_width (ndf, 128): optimised block, one downsampling
-    and two plain blocks, global sum pooling. Conditioned (`model_config.conditioning`
+    and two plain blocks, global sum pooling. Conditioned (`settings.conditioning`
     "projection", with the hinge loss) it is Mimicry's cGAN-PD 32x32."""
-    return _resnet32(model_config, image_size, channels, dtype, "sum", num_classes)
+    return _resnet32(settings, spec, "sum")
 
 
 @register_model("wgan_gp32", family="gan")
-def build_wgan_gp32(
-    model_config, image_size: int, channels: int, dtype=jnp.float32, num_classes: int = 0
-) -> GANModels:
+def build_wgan_gp32(settings, spec: ModelSpec) -> GANModels:
     """Mimicry's WGAN-GP 32x32 pair: the SNGAN networks with global mean pooling in D (and,
     in its recipe, no spectral normalisation)."""
-    return _resnet32(model_config, image_size, channels, dtype, "mean", num_classes)
+    return _resnet32(settings, spec, "mean")
 
 
 @register_model("sngan64", family="gan")
-def build_sngan64(
-    model_config, image_size: int, channels: int, dtype=jnp.float32, num_classes: int = 0
-) -> GANModels:
+def build_sngan64(settings, spec: ModelSpec) -> GANModels:
     """Mimicry's SNGAN 64x64 pair: G halves its width from g_width (ngf, 1024) over four
     upsampling blocks; D doubles from d_width / 16 to d_width (ndf, 1024) over five downsampling
     blocks."""
-    require_image_size("sngan64", image_size, 64)
-    g, d = model_config.g_width, model_config.d_width
+    require_image_size("sngan64", spec.image_size, 64)
+    g, d = settings.g_width, settings.d_width
     g_widths = tuple(g >> i for i in range(5))
     d_blocks = tuple((d >> (4 - i), True) for i in range(5))
-    return _resnet_pair(model_config, g_widths, d_blocks, channels, dtype, "sum", num_classes)
+    return _resnet_pair(settings, spec, g_widths, d_blocks, "sum")

@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 
 from cnngen_jax.errors import UserError
-from cnngen_jax.models import register_model
+from cnngen_jax.models import ModelSpec, register_model
 from cnngen_jax.models.layers import Conv, Dense, batch_norm
 
 
@@ -259,51 +259,49 @@ class SNPatchGANDiscriminator(nn.Module):
 
 
 @register_model("espcn", "restoration")
-def build_espcn(
-    model_config, in_channels: int, out_channels: int, scale: int, dtype=jnp.float32
-) -> nn.Module:
-    """ESPCN at scale 2, 3 or 4. Reads `width` (the paper's n1, 64) from `model_config`."""
-    del in_channels  # the first convolution takes whatever it is given
-    _require_scale("espcn", scale, (2, 3, 4))
-    return ESPCN(out_channels, scale, model_config.width, dtype)
+def build_espcn(settings, spec: ModelSpec) -> nn.Module:
+    """ESPCN at scale 2, 3 or 4. Reads `width` (the paper's n1, 64) from `settings`; its first
+    convolution takes whatever input channels it is given."""
+    _require_scale("espcn", spec.scale, (2, 3, 4))
+    return ESPCN(spec.channels, spec.scale, settings.width, spec.dtype)
 
 
 @register_model("msrresnet", "restoration")
-def build_msrresnet(
-    model_config, in_channels: int, out_channels: int, scale: int, dtype=jnp.float32
-) -> nn.Module:
+def build_msrresnet(settings, spec: ModelSpec) -> nn.Module:
     """MSRResNet at scale 2, 3 or 4. Reads `width` (BasicSR's num_feat, 64) and `num_blocks`
-    (num_block, 16) from `model_config`."""
-    _require_scale("msrresnet", scale, (2, 3, 4))
-    if in_channels != out_channels:
+    (num_block, 16) from `settings`."""
+    _require_scale("msrresnet", spec.scale, (2, 3, 4))
+    in_channels = spec.in_channels or spec.channels
+    if in_channels != spec.channels:
         raise UserError(
             "model 'msrresnet' (config.model.name) adds the upsampled input to its output, so it "
-            f"needs as many input as output channels, got {in_channels} and {out_channels}; "
+            f"needs as many input as output channels, got {in_channels} and {spec.channels}; "
             "use 'espcn' for a change of channels"
         )
-    return MSRResNet(out_channels, scale, model_config.width, model_config.num_blocks, dtype)
+    return MSRResNet(spec.channels, spec.scale, settings.width, settings.num_blocks, spec.dtype)
 
 
 @register_model("unet", "restoration")
-def build_unet(
-    model_config, in_channels: int, out_channels: int, scale: int, dtype=jnp.float32
-) -> nn.Module:
-    """The inpainting U-Net (scale 1; in_channels = image channels + 1 for the mask). Reads
-    `width` and `depth` (the number of stride-2 levels) from `model_config`."""
-    del in_channels
-    if scale != 1:
+def build_unet(settings, spec: ModelSpec) -> nn.Module:
+    """The inpainting U-Net (scale 1; `spec.in_channels` = image channels + 1 for the mask).
+    Reads `width` and `depth` (the number of stride-2 levels) from `settings`."""
+    if spec.scale != 1:
         raise UserError(
             "model 'unet' (config.model.name) keeps the image size, so it needs scale 1, not "
-            f"config.scale={scale}; use 'espcn' or 'msrresnet' for super-resolution"
+            f"config.scale={spec.scale}; use 'espcn' or 'msrresnet' for super-resolution"
         )
-    return InpaintingUNet(out_channels, model_config.width, model_config.depth, dtype)
+    return InpaintingUNet(spec.channels, settings.width, settings.depth, spec.dtype)
+
+
+# The discriminators see (N, image_size, image_size, in_channels): the image, and for
+# inpainting the mask beside it. Both run in float32 (`spec.dtype` is not read).
 
 
 @register_model("vgg_style", "restoration_discriminator")
-def build_vgg_style(model_config, in_channels: int, image_size: int) -> nn.Module:
+def build_vgg_style(settings, spec: ModelSpec) -> nn.Module:
     """SRGAN / ESRGAN's VGG-style D on image_size divisible by 32. Reads `width` (BasicSR's
-    num_feat, 64) from `model_config`."""
-    del in_channels
+    num_feat, 64) from `settings`."""
+    image_size = spec.image_size
     if image_size % 32:
         multiple = 32 * max(1, round(image_size / 32))
         raise UserError(
@@ -311,13 +309,13 @@ def build_vgg_style(model_config, in_channels: int, image_size: int) -> nn.Modul
             f"divisible by 32, got {image_size}; set it to e.g. {multiple} or set "
             "config.discriminator.name='patch_gan'"
         )
-    return VGGStyleDiscriminator(model_config.width)
+    return VGGStyleDiscriminator(settings.width)
 
 
 @register_model("patch_gan", "restoration_discriminator")
-def build_patch_gan(model_config, in_channels: int, image_size: int) -> nn.Module:
+def build_patch_gan(settings, spec: ModelSpec) -> nn.Module:
     """DeepFill v2's SN-PatchGAN at any size (a logit map of ceil(image_size / 64)^2 patches).
     Reads `width` (DeepFill's cnum, 64) and `spectral_norm` (True in DeepFill) from
-    `model_config`."""
-    del in_channels, image_size
-    return SNPatchGANDiscriminator(model_config.width, model_config.spectral_norm)
+    `settings`."""
+    del spec
+    return SNPatchGANDiscriminator(settings.width, settings.spectral_norm)

@@ -18,7 +18,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from cnngen_jax.models import GANModels, register_model, require_image_size
+from cnngen_jax.models import GANModels, ModelSpec, register_model, require_image_size
 from cnngen_jax.models.conditioning import discriminator_head, generator_norm
 from cnngen_jax.models.layers import Conv, ConvTranspose, Dense
 
@@ -92,20 +92,18 @@ class StandardDiscriminator(nn.Module):
 
 
 @register_model("sndcgan", family="gan")
-def build_sndcgan(
-    model_config, image_size: int, channels: int, dtype=jnp.float32, num_classes: int = 0
-) -> GANModels:
-    """The standard CNN pair at 32x32; spectral norm in D as `model.spectral_norm` says."""
-    require_image_size("sndcgan", image_size, 32)
+def build_sndcgan(settings, spec: ModelSpec) -> GANModels:
+    """The standard CNN pair at 32x32; spectral norm in D as `settings.spectral_norm` says."""
+    require_image_size("sndcgan", spec.image_size, 32)
     return GANModels(
-        generator=StandardGenerator(model_config.g_width, channels, dtype, num_classes),
+        generator=StandardGenerator(settings.g_width, spec.channels, spec.dtype, spec.num_classes),
         discriminator=StandardDiscriminator(
-            model_config.d_width,
-            model_config.spectral_norm,
-            dtype,
-            num_classes,
-            model_config.conditioning,
+            settings.d_width,
+            settings.spectral_norm,
+            spec.dtype,
+            spec.num_classes,
+            settings.conditioning,
         ),
-        latent_dim=model_config.latent_dim,
+        latent_dim=settings.latent_dim,
         discriminator_blocks=tuple((f"Conv_{i}",) for i in range(7)),
     )

@@ -21,6 +21,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from cnngen_jax.models import ModelSpec, register_model
 from cnngen_jax.models.layers import Conv
 
 # PyTorch's default Conv2d kernel (kaiming_uniform_, a = sqrt(5)): U(+-1/sqrt(fan_in)).
@@ -106,3 +107,10 @@ class TransformerNet(nn.Module):
             x = nn.relu(_instance_norm(f"in{i + 3}")(x)).astype(self.dtype)
         x = ConvLayer(self.out_channels, 9, dtype=self.dtype, name="deconv3")(x)
         return x.astype(jnp.float32)
+
+
+@register_model("transformer_net", family="style_transfer")
+def build_transformer_net(settings, spec: ModelSpec) -> TransformerNet:
+    """The network for `spec.channels` channels in and out. Reads `width` (32 in the reference)
+    and `num_blocks` (5) from `settings`."""
+    return TransformerNet(spec.channels, settings.width, settings.num_blocks, spec.dtype)

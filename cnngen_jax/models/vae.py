@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 
 from cnngen_jax.errors import UserError
-from cnngen_jax.models import register_model
+from cnngen_jax.models import ModelSpec, register_model
 from cnngen_jax.models.layers import Conv, ConvTranspose
 
 VALID_IMAGE_SIZES = (16, 32, 64, 128)
@@ -143,33 +143,28 @@ class ConvVAE(nn.Module):
 
 
 @register_model("conv_vae", family="vae")
-def build_conv_vae(
-    model_config,
-    image_size: int,
-    channels: int,
-    dtype: jnp.dtype = jnp.float32,
-    num_classes: int = 0,
-) -> ConvVAE:
-    """The conv VAE for `image_size` x `image_size` images with `channels` channels.
+def build_conv_vae(settings, spec: ModelSpec) -> ConvVAE:
+    """The conv VAE for `spec.image_size` x `spec.image_size` images with `spec.channels`
+    channels.
 
-    `dtype` is the compute dtype of the convolutions; parameters, the posterior's parameters and
-    the likelihood's parameters are float32.
+    `spec.dtype` is the compute dtype of the convolutions; parameters, the posterior's parameters
+    and the likelihood's parameters are float32.
     """
-    num_stride2_blocks(image_size)  # validates before any tracing
-    if model_config.likelihood not in LIKELIHOODS:
+    num_stride2_blocks(spec.image_size)  # validates before any tracing
+    if settings.likelihood not in LIKELIHOODS:
         raise UserError(
-            f"unknown likelihood {model_config.likelihood!r} (config.model.likelihood); "
+            f"unknown likelihood {settings.likelihood!r} (config.model.likelihood); "
             f"choose one of: {', '.join(LIKELIHOODS)}"
         )
-    if model_config.gaussian_init_std <= 0:
+    if settings.gaussian_init_std <= 0:
         raise UserError("config.model.gaussian_init_std must be positive")
     return ConvVAE(
-        image_size=image_size,
-        channels=channels,
-        latent_dim=model_config.latent_dim,
-        width=model_config.width,
-        likelihood=model_config.likelihood,
-        init_log_scale=math.log(model_config.gaussian_init_std),
-        dtype=dtype,
-        num_classes=num_classes,
+        image_size=spec.image_size,
+        channels=spec.channels,
+        latent_dim=settings.latent_dim,
+        width=settings.width,
+        likelihood=settings.likelihood,
+        init_log_scale=math.log(settings.gaussian_init_std),
+        dtype=spec.dtype,
+        num_classes=spec.num_classes,
     )

@@ -27,7 +27,7 @@ import optax
 from cnngen_jax import losses, optim
 from cnngen_jax.data import DatasetInfo
 from cnngen_jax.errors import UserError
-from cnngen_jax.models import get_model
+from cnngen_jax.models import ModelSpec, get_model
 from cnngen_jax.models.conditioning import GAN_CONDITIONINGS
 from cnngen_jax.models.spectral_norm import COLLECTION as SPECTRAL
 from cnngen_jax.random_streams import STATISTICS_STREAM, seed_key
@@ -94,13 +94,13 @@ class GANTask:
         self.ema_decay = config.ema_decay
         self.batch_size = config.batch_size
         self.num_sample_images = config.num_sample_images
-        self.models = get_model(config.model.name, "gan")(
-            config.model,
-            config.image_size,
-            data_info.channels,
-            jnp.dtype(config.compute_dtype),
-            self.num_classes,
+        spec = ModelSpec(
+            image_size=config.image_size,
+            channels=data_info.channels,
+            num_classes=self.num_classes,
+            dtype=jnp.dtype(config.compute_dtype),
         )
+        self.models = get_model(config.model.name, "gan")(config.model, spec)
         self.latent_dim = self.models.latent_dim
         opt, steps = config.optimizer, config.num_train_steps
         self.g_optimizer = optim.adam(opt.g_learning_rate, opt, steps)

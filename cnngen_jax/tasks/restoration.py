@@ -26,7 +26,7 @@ from cnngen_jax import losses, optim, perceptual
 from cnngen_jax.data import DatasetInfo
 from cnngen_jax.errors import UserError
 from cnngen_jax.metrics import image_quality
-from cnngen_jax.models import get_model, vgg
+from cnngen_jax.models import ModelSpec, get_model, vgg
 from cnngen_jax.models.spectral_norm import COLLECTION as SPECTRAL
 from cnngen_jax.restoration import degradations
 from cnngen_jax.restoration.fill import biharmonic
@@ -106,11 +106,15 @@ class RestorationTask:
         self.pixel_loss = config.pixel_loss
         self.pixel_weight = config.pixel_weight
         self.hole_weight = config.hole_weight if self.inpainting else 0.0
-        dtype = jnp.dtype(config.compute_dtype)
-        in_channels = self.channels + 1 if self.inpainting else self.channels
-        self.model = get_model(config.model.name, "restoration")(
-            config.model, in_channels, self.channels, self.scale, dtype
+        # The restorer's input and D's: the image, and for inpainting the mask beside it.
+        spec = ModelSpec(
+            image_size=config.image_size,
+            channels=self.channels,
+            in_channels=self.channels + 1 if self.inpainting else None,
+            scale=self.scale,
+            dtype=jnp.dtype(config.compute_dtype),
         )
+        self.model = get_model(config.model.name, "restoration")(config.model, spec)
         self.optimizer = optim.adam(
             config.optimizer.learning_rate, config.optimizer, config.num_train_steps
         )
@@ -119,7 +123,7 @@ class RestorationTask:
         if config.adversarial_weight:
             self.objective = losses.get_objective(config.gan_loss)
             self.discriminator = get_model(config.discriminator.name, "restoration_discriminator")(
-                config.discriminator, in_channels, config.image_size
+                config.discriminator, spec
             )
             self.d_optimizer = optim.adam(
                 config.optimizer.d_learning_rate, config.optimizer, config.num_train_steps

@@ -37,8 +37,7 @@ from cnngen_jax import optim, perceptual
 from cnngen_jax.data import DatasetInfo
 from cnngen_jax.errors import UserError
 from cnngen_jax.images import image_array, read_image
-from cnngen_jax.models import vgg
-from cnngen_jax.models.transformer_net import TransformerNet
+from cnngen_jax.models import ModelSpec, get_model, vgg
 from cnngen_jax.pixels import PIXEL_SCALE, to_float
 from cnngen_jax.tasks import (
     PREVIEW_IMAGES,
@@ -153,9 +152,8 @@ class StyleTransferTask:
         self.image_size = config.image_size
         self.preview_side = preview_side(config.image_size)
         dtype = jnp.dtype(config.compute_dtype)
-        self.model = TransformerNet(
-            self.channels, config.model.width, config.model.num_blocks, dtype
-        )
+        spec = ModelSpec(image_size=config.image_size, channels=self.channels, dtype=dtype)
+        self.model = get_model(config.model.name, "style_transfer")(config.model, spec)
         self.optimizer = optim.adam(
             config.optimizer.learning_rate, config.optimizer, config.num_train_steps
         )

@@ -22,7 +22,7 @@ import optax
 
 from cnngen_jax.data import DatasetInfo
 from cnngen_jax.errors import UserError
-from cnngen_jax.models import get_model
+from cnngen_jax.models import ModelSpec, get_model
 from cnngen_jax.models.vae import VAE_CONDITIONINGS
 from cnngen_jax.tasks import (
     Batch,
@@ -151,13 +151,13 @@ class VAETask:
         self.batch_size = config.batch_size
         self.beta = config.beta
         self.kl_warmup_steps = config.kl_warmup_steps
-        self.model = get_model(config.model.name, "vae")(
-            config.model,
-            config.image_size,
-            data_info.channels,
-            jnp.dtype(config.compute_dtype),
-            self.num_classes,
+        spec = ModelSpec(
+            image_size=config.image_size,
+            channels=data_info.channels,
+            num_classes=self.num_classes,
+            dtype=jnp.dtype(config.compute_dtype),
         )
+        self.model = get_model(config.model.name, "vae")(config.model, spec)
         self.latent_dim = config.model.latent_dim
         self.image_shape = (config.image_size, config.image_size, data_info.channels)
         self.num_dims = math.prod(self.image_shape)
