@@ -12,7 +12,7 @@ import importlib.util
 import os
 import sys
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 
 def _configs_of_the_checkout() -> None:

@@ -171,7 +171,7 @@ def evaluate_run(
             for replica in replicas.each(restored.state, config.num_seeds)
         ]
         metrics.update(replicas.summarize_results(per_replica, seeds))
-        protocol[name] = {"split": held_out.split, **evaluator.protocol()}
+        protocol[name] = evaluators.stamp(evaluator, held_out)
     result = {"step": restored.step, **metrics, "protocol": protocol}
     if jax.process_index() == 0:
         files.append_line(files.path(workdir) / "evaluation.jsonl", json.dumps(result))

@@ -9,7 +9,6 @@ import functools
 import json
 import math
 import time
-from collections import defaultdict
 from typing import Any
 
 import grain
@@ -33,7 +32,7 @@ from cnngen_jax import (
 from cnngen_jax.data import pipeline
 from cnngen_jax.errors import NonFiniteLossError, Preempted, UserError
 from cnngen_jax.evaluators.held_out import held_out
-from cnngen_jax.writers import Progress, RunWriter
+from cnngen_jax.writers import Progress, RunWriter, parameter_overview
 
 _PERIODS = ("log_every_steps", "sample_every_steps", "checkpoint_every_steps")
 
@@ -72,19 +71,6 @@ def configure_compilation_cache(cache_dir: str) -> None:
     if cache_dir:
         jax.config.update("jax_compilation_cache_dir", str(files.path(cache_dir)))
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-
-
-def parameter_overview(networks: dict[str, Any]) -> str:
-    """Parameter counts per module and per network, as a small table."""
-    lines = []
-    for name, params in networks.items():
-        per_module: dict[str, int] = defaultdict(int)
-        for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
-            module = "/".join(str(getattr(k, "key", k)) for k in path[:-1])
-            per_module[module] += int(np.prod(leaf.shape))
-        lines.append(f"{name:<40} {sum(per_module.values()):>12,}")
-        lines.extend(f"  {module:<38} {count:>12,}" for module, count in per_module.items())
-    return "\n".join(lines)
 
 
 def _is_due(step: int, every: int, last: int) -> bool:
@@ -270,26 +256,23 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     # Every check that can fail on user input has passed: from here on the workdir is written.
     is_writer = jax.process_index() == 0
     writer = RunWriter(workdir, is_writer)
-    if is_writer:
-        files.write_text(files.path(workdir) / "config.json", config.to_json(indent=2))
-    iterator = train_iterator(run)
-    if restored is None:
-        start_step = 0
-        if transferred is not None:
-            writer.write_text("init_from", transferred.report())
-    else:
-        start_step, state = restored.step, restored.state
-        iterator.set_state(restored.data_state)
-        writer.forget_after(start_step)
-        print(f"Resumed from {checkpoint_dir} at step {start_step}", flush=True)
-    overview = parameter_overview(run.task.networks(replicas.first(state, config.num_seeds)))
-    if config.num_seeds > 1:
-        overview = f"{config.num_seeds} replicas (num_seeds), each:\n{overview}"
-    writer.write_text("parameters", overview)
-
-    loop = _TrainLoop(run, writer, iterator)
     try:
-        return loop.run(state, start_step, checkpoint_dir)
+        if is_writer:
+            files.write_text(files.path(workdir) / "config.json", config.to_json(indent=2))
+        iterator = train_iterator(run)
+        start_step = 0
+        if restored is not None:
+            start_step, state = restored.step, restored.state
+            iterator.set_state(restored.data_state)
+            print(f"Resumed from {checkpoint_dir} at step {start_step}", flush=True)
+        elif transferred is not None:
+            writer.write_text("init_from", transferred.report())
+        writer.forget_after(start_step)  # lines of an attempt stopped after its last checkpoint
+        overview = parameter_overview(run.task.networks(replicas.first(state, config.num_seeds)))
+        if config.num_seeds > 1:
+            overview = f"{config.num_seeds} replicas (num_seeds), each:\n{overview}"
+        writer.write_text("parameters", overview)
+        return _TrainLoop(run, writer, iterator).run(state, start_step, checkpoint_dir)
     finally:
         writer.close()
 
@@ -409,7 +392,8 @@ class _TrainLoop:
             ]
             results.update(replicas.summarize_results(evaluated, self.seeds))
             if name not in self.protocols_shown and self.writer.enabled:
-                print(f"evaluation protocol of {name}: {json.dumps(evaluator.protocol())}")
+                stamp = evaluators.stamp(evaluator, self.held_out)
+                print(f"evaluation protocol of {name}: {json.dumps(stamp)}")
                 self.protocols_shown.add(name)
         if results:
             self.writer.write_scalars(step, results)

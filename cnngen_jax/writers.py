@@ -9,8 +9,10 @@ import json
 import sys
 import threading
 import time
+from collections import defaultdict
 from typing import Any
 
+import jax
 import numpy as np
 from etils import epath
 
@@ -186,3 +188,16 @@ def _duration(seconds: float) -> str:
     minutes, secs = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+def parameter_overview(networks: dict[str, Any]) -> str:
+    """Parameter counts per module and per network, as a small table."""
+    lines = []
+    for name, params in networks.items():
+        per_module: dict[str, int] = defaultdict(int)
+        for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+            module = "/".join(str(getattr(k, "key", k)) for k in path[:-1])
+            per_module[module] += int(np.prod(leaf.shape))
+        lines.append(f"{name:<40} {sum(per_module.values()):>12,}")
+        lines.extend(f"  {module:<38} {count:>12,}" for module, count in per_module.items())
+    return "\n".join(lines)

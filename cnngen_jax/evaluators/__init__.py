@@ -85,6 +85,11 @@ def build(settings: ml_collections.ConfigDict, context: Context) -> tuple[Evalua
     return evaluator_type(settings, context), every
 
 
+def stamp(evaluator: Evaluator, held_out: HeldOut) -> dict[str, Any]:
+    """The protocol of `evaluator`'s last call on `held_out`, with the split it scored."""
+    return {"dataset": held_out.dataset, "split": held_out.split, **evaluator.protocol()}
+
+
 def from_config(
     config: ml_collections.ConfigDict,
     task: Any,

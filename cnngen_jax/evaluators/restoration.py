@@ -124,15 +124,19 @@ class RestorationQuality:
         return self._baselines[cache_key]
 
     def __call__(self, state: Any, held_out: HeldOut, key: jax.Array) -> dict[str, np.ndarray]:
-        """Mean scores over the held-out images (the first batches holding `num_images`, or
-        all), the model's beside the baseline's; the
-        inpainting masks of batch i are drawn from `key` and i, the same every evaluation."""
+        """Mean scores over the first `num_images` held-out images (0: all), the model's beside
+        the baseline's; the inpainting masks of batch i are drawn from `key` and i, the same
+        every evaluation."""
         sums: dict[str, float] = {}
         count = 0.0
         key_data = tuple(np.asarray(jax.random.key_data(key)).ravel().tolist())
         for i, batch in enumerate(held_out()):
-            if self.num_images and i * batch["image"].shape[0] >= self.num_images:
-                break
+            size = batch["image"].shape[0]
+            if self.num_images:  # images past num_images weigh 0, as padding rows do
+                if i * size >= self.num_images:
+                    break
+                within = (i * size + jnp.arange(size)) < self.num_images
+                batch = {**batch, "mask": batch["mask"] * within}
             batch_key = jax.random.fold_in(key, i)
             scores, degraded, weights = self._scores(state, batch, batch_key)
             scores = {k: parallel.gather(v) for k, v in scores.items()}

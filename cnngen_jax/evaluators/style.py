@@ -50,7 +50,7 @@ class StyleLosses:
         totals: dict[str, float] = {"count": 0.0}
         for batch in held_out():
             mask = batch["mask"]
-            if self.num_images:  # padding rows and images past eval_images weigh 0
+            if self.num_images:  # padding rows and images past num_images weigh 0
                 remaining = self.num_images - totals["count"]
                 if remaining <= 0:
                     break
