@@ -3,6 +3,7 @@ and the optional PyTorch references."""
 
 import contextlib
 import importlib
+import json
 import os
 import subprocess
 import sys
@@ -259,6 +260,14 @@ def one_device() -> Iterator[None]:
         parallel, "make_mesh", lambda devices=None: make_mesh(jax.devices()[:1])
     ):
         yield
+
+
+TIMING = {"steps_per_sec", "images_per_sec"}  # metrics that differ between equal runs
+
+
+def read_metrics(workdir) -> list[dict]:
+    lines = (workdir / "metrics.jsonl").read_text().splitlines()
+    return [{k: v for k, v in json.loads(line).items() if k not in TIMING} for line in lines]
 
 
 def output_dir(tmp_path, occupied: bool):

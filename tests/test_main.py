@@ -9,9 +9,7 @@ import time
 
 import pytest
 
-from tests.conftest import finish, run_main, start_main, tiny_flags, wait_until
-
-THROUGHPUT = ("steps_per_sec", "images_per_sec")
+from tests.conftest import finish, read_metrics, run_main, start_main, tiny_flags, wait_until
 
 
 def main_args(workdir, data_dir, cache_dir, **overrides) -> list[str]:
@@ -20,11 +18,6 @@ def main_args(workdir, data_dir, cache_dir, **overrides) -> list[str]:
         f"--workdir={workdir}",
         *tiny_flags(data_dir, cache_dir, **overrides),
     ]
-
-
-def read_metrics(workdir) -> list[dict]:
-    with open(os.path.join(workdir, "metrics.jsonl")) as f:
-        return [{k: v for k, v in json.loads(line).items() if k not in THROUGHPUT} for line in f]
 
 
 def assert_same_metrics(got: list[dict], want: list[dict]) -> None:

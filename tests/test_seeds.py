@@ -13,8 +13,8 @@ from cnngen_jax.errors import UserError
 from cnngen_jax.models.layers import Conv
 from cnngen_jax.models.spectral_norm import COLLECTION
 from cnngen_jax.tasks import create_task
-from tests.conftest import init_state, one_device, run_steps, tiny_config
-from tests.test_contract import read_metrics, training_batches
+from tests.conftest import init_state, one_device, read_metrics, run_steps, tiny_config
+from tests.test_contract import training_batches
 
 SEED, NUM_SEEDS = 5, 2
 

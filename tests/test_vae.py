@@ -1,6 +1,5 @@
 """The VAE objective against independent references, its bounds, shapes, and whole runs."""
 
-import json
 import math
 
 import flax.linen as nn
@@ -28,6 +27,7 @@ from tests.conftest import (
     evaluator_of,
     init_state,
     one_device,
+    read_metrics,
     run_main,
     tiny_config,
     tiny_flags,
@@ -50,10 +50,6 @@ def normal(seed: int, *shape: int) -> np.ndarray:
 
 def random_images(seed: int, n: int, size: int = 16) -> np.ndarray:
     return np.random.default_rng(seed).uniform(-1, 1, (n, size, size, 1)).astype(np.float32)
-
-
-def read_metrics(workdir) -> list[dict]:
-    return [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
 
 
 # --- closed forms against independent references ---------------------------------------------
