@@ -181,3 +181,40 @@ def test_restore_and_stylize_on_a_gan_run_say_what_the_run_is(tiny_runs, tmp_pat
         message == f"this run is a GAN; `python -m cnngen_jax.commands.{command}` {IMAGE_TO_IMAGE}"
     )
     assert not out.exists()
+
+
+def module_level_imports(path: str, module: str, known: set[str]) -> set[str]:
+    """The package modules `path` imports when it is imported: its top-level statements, into
+    `if` and `try` blocks but not functions (lazy imports) or `if TYPE_CHECKING:`; a submodule's
+    implicit import of its own parent packages is not an edge."""
+    with open(path, encoding="utf-8") as f:
+        body = ast.parse(f.read()).body
+    names: set[str] = set()
+    while body:
+        node, *body = body
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+        elif isinstance(node, ast.If) and "TYPE_CHECKING" not in ast.unparse(node.test):
+            body = [*node.body, *node.orelse, *body]
+        elif isinstance(node, ast.Try):
+            body = [*node.body, *body]
+    return {n for n in names & known if n != module and not module.startswith(f"{n}.")}
+
+
+def test_the_package_has_no_import_cycle():
+    modules = package_modules()
+    graph = {m: module_level_imports(p, m, set(modules)) for m, p in modules.items()}
+    done: set[str] = set()
+
+    def visit(module: str, path: list[str]) -> None:
+        if module in path:
+            pytest.fail(f"import cycle: {' -> '.join(path[path.index(module) :] + [module])}")
+        if module not in done:
+            for dependency in sorted(graph[module]):
+                visit(dependency, [*path, module])
+            done.add(module)
+
+    for module in sorted(graph):
+        visit(module, [])
