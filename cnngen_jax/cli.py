@@ -24,6 +24,10 @@ def _explain_flag_error(error: Exception, argv: list[str]) -> str:
     text = str(error).strip()
     if "Traceback (most recent call last)" in text:  # the config file raised: its last line
         text = text.splitlines()[-1].strip()
+        if "get_config() takes 0 positional arguments" in text:  # FILE:PRESET, FILE has none
+            given = next((a for a in argv if a.startswith("--config=")), "--config=FILE:PRESET")
+            path = given.removeprefix("--config=").rpartition(":")[0]
+            return f"{path} has no presets; pass --config={path} without ':PRESET'"
         return f"the config file given by --config failed: {text}"
     if isinstance(error, flags.Error):
         return f"{text}. Run with --helpfull to list the flags."
@@ -55,6 +59,8 @@ def numbers(
     it."""
     if values is None:
         return None
+    if not values:  # `--labels=`: an empty list, which would otherwise mean class 0 or nothing
+        raise UserError(f"{setting}= is empty; give {what}, or leave the flag out")
     try:
         return [kind(value) for value in values]
     except ValueError:

@@ -24,6 +24,14 @@ def make_mesh(devices: list[jax.Device] | None = None) -> Mesh:
     return Mesh(np.array(devices), (DATA_AXIS,))
 
 
+def devices_dividing(batch_size: int) -> list[jax.Device]:
+    """The most local devices, in order, whose number divides `batch_size`: a run trained on
+    another device count is evaluated on this machine without a setting to change."""
+    devices = jax.local_devices()
+    count = max(n for n in range(1, len(devices) + 1) if batch_size % n == 0)
+    return devices[:count]
+
+
 def replicated(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, PartitionSpec())
 

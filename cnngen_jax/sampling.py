@@ -90,6 +90,10 @@ def draw(
     """The pictures of `sample` as arrays in [-1, 1], by name; a function for notebooks. A
     UserError naming `user` unless the run is a `Sampler`."""
     task = require(run.task, Sampler, user)
+    if interpolation_steps < 0:
+        raise UserError(
+            f"--interpolation_steps={interpolation_steps} must be 0 (no interpolations) or more"
+        )
     labels = image_labels(run, num_images, labels, user)
     latents = jax.random.normal(seed_key(seed, SAMPLES), (num_images, task.latent_dim))
     decode = inference.compiled(task.decode)

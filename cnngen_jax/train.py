@@ -56,6 +56,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
     for key, allowed in choices.items():
         if config[key] not in allowed:
             raise UserError(f"{key}={config[key]!r} is not one of {allowed}; set --config.{key}")
+    if config.max_checkpoints_to_keep < 1:
+        raise UserError(
+            f"max_checkpoints_to_keep={config.max_checkpoints_to_keep} must be at least 1 (the "
+            "last checkpoint is what a run resumes from); set --config.max_checkpoints_to_keep"
+        )
     if isinstance(config.num_seeds, bool) or not isinstance(config.num_seeds, int):
         raise UserError(
             f"num_seeds={config.num_seeds!r} must be a whole number; set --config.num_seeds=K"
@@ -131,6 +136,8 @@ def build_run(config: ml_collections.ConfigDict, during_training: bool = True) -
     config.dataset = data.absolute(config.dataset)  # recorded so in config.json
     configure_compilation_cache(config.compilation_cache_dir)
     mesh = parallel.make_mesh()
+    if not during_training and jax.process_count() == 1:  # evaluation: any device count will do
+        mesh = parallel.make_mesh(parallel.devices_dividing(config.batch_size))
     parallel.check_batch_size(config.batch_size, mesh)
     data_dir = data.resolve_data_dir(config.data_dir)
     spec = data.get_spec(config.dataset)
