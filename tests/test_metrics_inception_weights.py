@@ -56,7 +56,7 @@ def test_missing_or_wrong_weights_explain_how_to_provide_them(tmp_path):
 
 def test_converter_reports_a_missing_file_without_a_traceback(tmp_path, capsys):
     out = tmp_path / "out.npz"
-    assert convert_inception.main([f"--torch_weights={tmp_path / 'no.pth'}", f"--out={out}"]) == 1
+    assert convert_inception.main([f"--torch_weights={tmp_path / 'no.pth'}", f"--out={out}"]) == 2
     assert capsys.readouterr().err.startswith("error: cannot read PyTorch weights")
     assert not out.exists()
 
@@ -66,6 +66,6 @@ def test_converter_without_pytorch_says_how_to_install_it(tmp_path, capsys, monk
     weights.write_bytes(b"anything")
     monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` raises ImportError
     out = tmp_path / "out.npz"
-    assert convert_inception.main([f"--torch_weights={weights}", f"--out={out}"]) == 1
+    assert convert_inception.main([f"--torch_weights={weights}", f"--out={out}"]) == 2
     assert capsys.readouterr().err.startswith("error: converting the Inception weights needs")
     assert not out.exists()

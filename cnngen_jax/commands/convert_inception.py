@@ -10,6 +10,7 @@ behind it: `cnngen_jax.converters.inception`.
 import argparse
 import sys
 
+from cnngen_jax.cli import EXIT_USER_ERROR
 from cnngen_jax.converters import inception
 from cnngen_jax.errors import UserError
 
@@ -23,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
         digest = inception.convert(args.torch_weights, args.out)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 1
+        return EXIT_USER_ERROR
     print(f"wrote {args.out} (weights sha256 {digest})")
     return 0
 
