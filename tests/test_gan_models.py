@@ -65,7 +65,7 @@ def test_parameter_counts_at_the_published_widths(case):
 
 
 def torch_twins(name: str, g_width: int, d_width: int, conditioning: str = "none"):
-    refs = pytest.importorskip("tests.torch_gan_references")
+    refs = reference("tests.torch_gan_references")
     if conditioning == "projection":  # cGAN-PD
         return (
             refs.CGANPDGenerator32(CLASSES, 128, g_width),
@@ -86,7 +86,7 @@ def torch_twins(name: str, g_width: int, d_width: int, conditioning: str = "none
 def test_parameter_counts_equal_the_pytorch_references(case):
     reference("torch")
     name, _, g_width, d_width, conditioning = case
-    refs = pytest.importorskip("tests.torch_gan_references")
+    refs = reference("tests.torch_gan_references")
     twins = torch_twins(name, g_width, d_width, conditioning)
     counts = tuple(refs.count_parameters(net) for net in twins)
     assert counts == PUBLISHED_WIDTHS[case]

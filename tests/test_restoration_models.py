@@ -90,7 +90,7 @@ def torch_twin(refs, case):
 @pytest.mark.parametrize("case", list(RESTORERS) + list(DISCRIMINATORS))
 def test_parameter_counts_equal_the_pytorch_references(case):
     reference("torch")
-    refs = pytest.importorskip("tests.torch_restoration_references")
+    refs = reference("tests.torch_restoration_references")
     net = torch_twin(refs, case)
     assert sum(p.numel() for p in net.parameters()) == {**RESTORERS, **DISCRIMINATORS}[case]
 
@@ -158,7 +158,7 @@ def restorer_names(name: str, scale: int, blocks: int) -> dict[str, str]:
 )
 def test_restorers_equal_pytorch_on_copied_weights(name, scale):
     torch = reference("torch")
-    refs = pytest.importorskip("tests.torch_restoration_references")
+    refs = reference("tests.torch_restoration_references")
     torch.manual_seed(scale)
     case = (name, 3, 3, scale, 8, 2)
     net = torch_twin(refs, case)
@@ -206,7 +206,7 @@ def discriminator_names(name: str) -> dict[str, str]:
 @pytest.mark.parametrize("name,size", [("vgg_style", 64), ("patch_gan", 96)])
 def test_discriminators_equal_pytorch_on_copied_weights(name, size):
     torch = reference("torch")
-    refs = pytest.importorskip("tests.torch_restoration_references")
+    refs = reference("tests.torch_restoration_references")
     torch.manual_seed(size)
     c_in, width = 4, 8
     net = torch_twin(refs, (name, c_in, size, width))
