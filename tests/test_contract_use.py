@@ -13,16 +13,22 @@ from cnngen_jax import capabilities, data, inference
 from cnngen_jax.tasks import create_task
 from tests.conftest import FAMILIES, init_state, one_device, tiny_config
 
-# One recipe per task: each of its evaluators (config.evals) runs on a trained checkpoint, as
-# `python -m cnngen_jax.commands.evaluate` runs them, with its protocol stamped.
-# The fewest samples and images each evaluator takes (the biharmonic baseline of scikit-image
-# takes seconds per photograph's tiles).
-EVALUATED = {"dcgan": {"num_samples": 20}, "vae": {"num_samples": 20},
-             "srresnet": {"num_images": 1}, "inpainting": {"num_images": 1},
-             "style_transfer": {"num_images": 1}}  # fmt: skip
+# One recipe per task (the first of FAMILIES), and inpainting, the restoration evaluator's other
+# protocol: each of its evaluators (config.evals) runs on a trained checkpoint, as `python -m
+# cnngen_jax.commands.evaluate` runs them, with its protocol stamped, with the fewest samples and
+# images each evaluator takes (the biharmonic baseline takes seconds per photograph's tiles).
+FEWEST = {"num_samples": 20, "num_images": 1}
+OTHER_PROTOCOLS = ["inpainting"]
 
 
-@pytest.mark.parametrize("family", list(EVALUATED))
+def evaluated_recipes() -> list[str]:
+    tasks = {}
+    for family, (module, _) in FAMILIES.items():
+        tasks.setdefault(module.get_config().task, family)
+    return [*tasks.values(), *OTHER_PROTOCOLS]
+
+
+@pytest.mark.parametrize("family", evaluated_recipes())
 def test_every_task_is_evaluated_by_its_configs_evaluators(family, tiny_runs, tmp_path):
     workdir = tmp_path / "run"
     shutil.copytree(tiny_runs[family], workdir)
@@ -32,20 +38,24 @@ def test_every_task_is_evaluated_by_its_configs_evaluators(family, tiny_runs, tm
             settings.cache_dir = str(tmp_path / "cache")
     (workdir / "config.json").write_text(config.to_json())
     with one_device():
-        result = inference.evaluate_run(str(workdir), **EVALUATED[family])
+        settings = {k for evaluator in config.evals.values() for k in evaluator}
+        fewest = {k: v for k, v in FEWEST.items() if k in settings}
+        result = inference.evaluate_run(str(workdir), **fewest)
     assert result["step"] == 2 and set(result["protocol"]) == set(config.evals)
     scores = {k: v for k, v in result.items() if k not in ("step", "protocol")}
     assert scores and all(np.isfinite(v) for v in scores.values()), scores
 
 
 def generative_recipes() -> list[str]:
-    """One recipe per generative model and conditioning (the others share their decode)."""
+    """One recipe per generative model (a `Sampler`) and conditioning (the others share their
+    decode)."""
     seen, recipes = set(), []
     for family, (module, _) in FAMILIES.items():
         config = module.get_config()
-        if config.task not in ("gan", "vae"):
+        task = create_task(config, data.dataset_info(config.dataset))
+        if not isinstance(task, capabilities.Sampler):
             continue
-        kind = (config.task, config.model.name, config.model.conditioning)
+        kind = (config.task, config.model.name, config.model.get("conditioning", "none"))
         if kind not in seen:
             seen.add(kind)
             recipes.append(family)
