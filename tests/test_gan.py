@@ -80,12 +80,20 @@ def test_critic_scan_is_the_updates_one_after_another():
     z = latents[0] + 1.0
     scanned, _ = jax.jit(task.critic_steps)(state, reals, None, latents, None, z, None, keys)
 
+    @jax.jit  # one program for the three updates, each called on its own inputs
+    def discriminator_update(d, g, real, latents, key):
+        fake, _ = task._generate(g, latents, None, keep_statistics=False)
+        return task._discriminator_update(d, real, None, fake, None, key)[0]
+
+    @jax.jit
+    def generator_update(state, d, z):
+        fake, generator_vjp, g_collections = task._generator_forward(state, z, None)
+        return task._generator_update(state, d, fake, None, generator_vjp, g_collections)[0]
+
     d = state.discriminator
     for i in range(3):  # each update on its own real batch and its own fakes
-        fake, _ = task._generate(state.generator, latents[i], None, keep_statistics=False)
-        d, _ = task._discriminator_update(d, reals[i], None, fake, None, keys[i])
-    fake, generator_vjp, g_collections = task._generator_forward(state, z, None)
-    by_hand, _ = task._generator_update(state, d, fake, None, generator_vjp, g_collections)
+        d = discriminator_update(d, state.generator, reals[i], latents[i], keys[i])
+    by_hand = generator_update(state, d, z)
     assert_trees_close(scanned, by_hand, rtol=1e-4, atol=1e-5)
 
 

@@ -173,7 +173,9 @@ def test_remote_event_files_continue_in_new_segments(fake_gcs, monkeypatch):
     writer.close()
     directory = fake_gcs.local(fake_gcs.url("run")) / "tensorboard"
     segments = sorted(p.name for p in directory.iterdir())
-    assert len(segments) > 3 and segments[1] == segments[0] + ".0001"
+    # Records of about 40 bytes flushed one by one: continued at least twice past 200 bytes (how
+    # many times depends on the host name and the clock in the records).
+    assert len(segments) >= 3 and segments[1:3] == [segments[0] + ".0001", segments[0] + ".0002"]
     assert _tags(_events(directory))["loss"] == list(range(20))  # each segment whole, in order
 
 
