@@ -34,6 +34,13 @@ class ModelSpec:
     scale: int = 1  # output side / input side (super-resolution); 1 for every other model
     dtype: Any = jnp.float32  # the compute dtype; parameters are float32 whatever it is
 
+    @classmethod
+    def of_run(cls, config: Any, channels: int, **fields: Any) -> "ModelSpec":
+        """The spec of a run's images: `config.image_size`, the data's `channels`, the run's
+        `config.compute_dtype`, and the task's other `fields`."""
+        dtype = jnp.dtype(config.compute_dtype)
+        return cls(image_size=config.image_size, channels=channels, dtype=dtype, **fields)
+
 
 @dataclasses.dataclass(frozen=True)
 class GANModels:

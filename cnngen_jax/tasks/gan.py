@@ -94,12 +94,7 @@ class GANTask:
         self.ema_decay = config.ema_decay
         self.batch_size = config.batch_size
         self.num_sample_images = config.num_sample_images
-        spec = ModelSpec(
-            image_size=config.image_size,
-            channels=data_info.channels,
-            num_classes=self.num_classes,
-            dtype=jnp.dtype(config.compute_dtype),
-        )
+        spec = ModelSpec.of_run(config, data_info.channels, num_classes=self.num_classes)
         self.models = get_model(config.model.name, "gan")(config.model, spec)
         self.latent_dim = self.models.latent_dim
         opt, steps = config.optimizer, config.num_train_steps

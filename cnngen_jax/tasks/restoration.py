@@ -107,13 +107,8 @@ class RestorationTask:
         self.pixel_weight = config.pixel_weight
         self.hole_weight = config.hole_weight if self.inpainting else 0.0
         # The restorer's input and D's: the image, and for inpainting the mask beside it.
-        spec = ModelSpec(
-            image_size=config.image_size,
-            channels=self.channels,
-            in_channels=self.channels + 1 if self.inpainting else None,
-            scale=self.scale,
-            dtype=jnp.dtype(config.compute_dtype),
-        )
+        in_channels = self.channels + 1 if self.inpainting else None
+        spec = ModelSpec.of_run(config, self.channels, in_channels=in_channels, scale=self.scale)
         self.model = get_model(config.model.name, "restoration")(config.model, spec)
         self.optimizer = optim.adam(
             config.optimizer.learning_rate, config.optimizer, config.num_train_steps

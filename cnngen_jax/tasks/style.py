@@ -152,7 +152,7 @@ class StyleTransferTask:
         self.image_size = config.image_size
         self.preview_side = preview_side(config.image_size)
         dtype = jnp.dtype(config.compute_dtype)
-        spec = ModelSpec(image_size=config.image_size, channels=self.channels, dtype=dtype)
+        spec = ModelSpec.of_run(config, self.channels)
         self.model = get_model(config.model.name, "style_transfer")(config.model, spec)
         self.optimizer = optim.adam(
             config.optimizer.learning_rate, config.optimizer, config.num_train_steps

@@ -151,12 +151,7 @@ class VAETask:
         self.batch_size = config.batch_size
         self.beta = config.beta
         self.kl_warmup_steps = config.kl_warmup_steps
-        spec = ModelSpec(
-            image_size=config.image_size,
-            channels=data_info.channels,
-            num_classes=self.num_classes,
-            dtype=jnp.dtype(config.compute_dtype),
-        )
+        spec = ModelSpec.of_run(config, data_info.channels, num_classes=self.num_classes)
         self.model = get_model(config.model.name, "vae")(config.model, spec)
         self.latent_dim = config.model.latent_dim
         self.image_shape = (config.image_size, config.image_size, data_info.channels)
