@@ -44,6 +44,15 @@ class Context:
         command's flag or the config path."""
         return f"--{key} or config.evals.{self.name}.{key}"
 
+    def num_images(self, settings: ml_collections.ConfigDict) -> int:
+        """The evaluator's `num_images` (the first held-out images scored; 0: all), checked."""
+        if settings.num_images < 0:
+            raise UserError(
+                f"num_images={settings.num_images} ({self.setting('num_images')}) must be >= 0 "
+                "(0: the whole split)"
+            )
+        return settings.num_images
+
 
 class Evaluator(Protocol):
     """One held-out evaluation; its constructor checks its settings (and the task's capability),

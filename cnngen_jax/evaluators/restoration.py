@@ -34,13 +34,8 @@ class RestorationQuality:
     capability = capabilities.Restorer
 
     def __init__(self, settings: ml_collections.ConfigDict, context: Context):
-        if settings.num_images < 0:
-            raise UserError(
-                f"num_images={settings.num_images} ({context.setting('num_images')}) must be "
-                ">= 0 (0: the whole split)"
-            )
         self.restorer = context.task
-        self.num_images = settings.num_images
+        self.num_images = context.num_images(settings)
         self.inpainting = self.restorer.needs_mask
         self.channels, self.scale = self.restorer.channels, self.restorer.scale
         self.image_size = self.restorer.image_size

@@ -24,13 +24,8 @@ class StyleLosses:
     capability = capabilities.StyleTransfer
 
     def __init__(self, settings: ml_collections.ConfigDict, context: Context):
-        if settings.num_images < 0:
-            raise UserError(
-                f"num_images={settings.num_images} ({context.setting('num_images')}) must be "
-                ">= 0 (0: the whole split)"
-            )
         self.model = context.task
-        self.num_images = settings.num_images
+        self.num_images = context.num_images(settings)
         self._eval_sums = jax.jit(self._batch_sums)
 
     def _batch_sums(self, state: Any, batch: Batch) -> dict[str, jax.Array]:
