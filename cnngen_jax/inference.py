@@ -20,7 +20,7 @@ from cnngen_jax.errors import UserError
 
 # Settings added after runs were first written, with the value that reproduces those runs: a
 # config.json without them (an unconditional model from before version 0.2.0) still loads.
-ALL_ADDED_SETTINGS = {"num_seeds": 1}
+ALL_ADDED_SETTINGS = {"num_seeds": 1, "data_placement": "auto", "steps_per_dispatch": 1}
 ADDED_SETTINGS = {
     "gan": {"model.conditioning": "none", "class_loss_weight": 1.0, "freeze_d_blocks": 0},
     "vae": {"model.conditioning": "none"},

@@ -36,11 +36,22 @@ def replicated(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, PartitionSpec())
 
 
-def batch_sharded(mesh: Mesh, batches_per_step: int = 1) -> NamedSharding:
-    """Rows over the `data` axis; with several stacked batches (k, B, ...), the rows of each."""
-    if batches_per_step > 1:
-        return NamedSharding(mesh, PartitionSpec(None, DATA_AXIS))
-    return NamedSharding(mesh, PartitionSpec(DATA_AXIS))
+def batch_sharded(mesh: Mesh, stacked_axes: int = 0) -> NamedSharding:
+    """Rows over the `data` axis, after `stacked_axes` leading axes of stacked batches (the
+    D steps of one train step, the steps of one dispatch) that every device holds whole."""
+    return NamedSharding(mesh, PartitionSpec(*(None,) * stacked_axes, DATA_AXIS))
+
+
+def stacked_axes(*counts: int) -> int:
+    """How many stacking axes batches of these counts (1: not stacked) carry."""
+    return sum(count > 1 for count in counts)
+
+
+def replicated_from_host(array: np.ndarray, mesh: Mesh, sharding: NamedSharding | None = None):
+    """A global array of this host's copy of `array` (the same in every process), replicated
+    over `mesh` or laid out by `sharding`; each device reads only its part."""
+    sharding = sharding or replicated(mesh)
+    return jax.make_array_from_callback(array.shape, sharding, lambda index: array[index])
 
 
 def check_batch_size(batch_size: int, mesh: Mesh) -> None:
@@ -65,16 +76,15 @@ def process_rows(mesh: Mesh, global_batch_size: int) -> slice:
 
 
 def global_batch(
-    local: dict[str, np.ndarray], mesh: Mesh, global_batch_size: int, batches_per_step: int = 1
+    local: dict[str, np.ndarray], mesh: Mesh, global_batch_size: int, stacked: int = 0
 ) -> Any:
-    """Assembles each process's rows into globally sharded arrays (B, ...), or (k, B, ...) for
-    k stacked batches."""
-    sharding = batch_sharded(mesh, batches_per_step)
-    row_axis = 1 if batches_per_step > 1 else 0
+    """Assembles each process's rows into globally sharded arrays (B, ...), or (k, B, ...) and
+    so on for `stacked` leading axes of stacked batches."""
+    sharding = batch_sharded(mesh, stacked)
 
     def assemble(x: np.ndarray) -> jax.Array:
         shape = list(x.shape)
-        shape[row_axis] = global_batch_size
+        shape[stacked] = global_batch_size
         return jax.make_array_from_process_local_data(sharding, x, tuple(shape))
 
     return jax.tree.map(assemble, local)

@@ -29,7 +29,7 @@ from cnngen_jax import (
     tasks,
     transfer,
 )
-from cnngen_jax.data import pipeline
+from cnngen_jax.data import decoded, feed, pipeline
 from cnngen_jax.errors import NonFiniteLossError, Preempted, UserError
 from cnngen_jax.evaluators.held_out import held_out
 from cnngen_jax.writers import Progress, RunWriter, parameter_overview
@@ -70,6 +70,31 @@ def validate(config: ml_collections.ConfigDict) -> None:
             f"num_seeds={config.num_seeds} must be at least 1 (the number of seeds trained "
             "side by side); set --config.num_seeds=K with K >= 1"
         )
+    if config.data_placement not in feed.PLACEMENTS:
+        raise UserError(
+            f"data_placement={config.data_placement!r} is not one of {feed.PLACEMENTS}; set "
+            "--config.data_placement"
+        )
+    _check_dispatch(config)
+
+
+def _check_dispatch(config: ml_collections.ConfigDict) -> None:
+    """Everything the loop does between dispatches happens at multiples of steps_per_dispatch."""
+    k = config.steps_per_dispatch
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise UserError(
+            f"steps_per_dispatch={k!r} must be a whole number >= 1 (train steps per call of the "
+            "compiled program); set --config.steps_per_dispatch=K"
+        )
+    periods = {key: config[key] for key in (*_PERIODS, "num_train_steps")}
+    periods.update({f"evals.{name}.every_steps": e.every_steps for name, e in config.evals.items()})
+    for key, period in periods.items():
+        if period % k:
+            raise UserError(
+                f"{key}={period} is not a multiple of steps_per_dispatch={k}: the loop logs, "
+                f"saves and evaluates between dispatches of {k} steps; set --config.{key} to a "
+                f"multiple of {k} or change --config.steps_per_dispatch"
+            )
 
 
 def configure_compilation_cache(cache_dir: str) -> None:
@@ -94,6 +119,7 @@ class Run:
     train_source: Any
     task: tasks.Task
     abstract_state: Any  # ShapeDtypeStructs carrying the replicated sharding
+    placement: str  # where the training data lives: 'host', 'device', 'device-sharded'
     # The evaluators of config.evals that run during training, with their periods.
     evaluators: dict[str, tuple[evaluators.Evaluator, int]]
 
@@ -120,13 +146,20 @@ class Run:
     @property
     def batch_sharding(self) -> jax.sharding.Sharding:
         """How a train step's batch is laid out: rows over the mesh, k stacked batches kept."""
-        return parallel.batch_sharded(self.mesh, self.task.batches_per_step)
+        return parallel.batch_sharded(self.mesh, parallel.stacked_axes(self.task.batches_per_step))
 
     def train_batch(self, local: dict[str, np.ndarray]) -> Any:
         """This process's rows of the next step's batch (from `train_iterator`), as a global
         array sharded by `batch_sharding`."""
-        batch_size, stacked = self.config.batch_size, self.task.batches_per_step
-        return parallel.global_batch(local, self.mesh, batch_size, stacked)
+        stacked = parallel.stacked_axes(self.task.batches_per_step)
+        return parallel.global_batch(local, self.mesh, self.config.batch_size, stacked)
+
+    @property
+    def layout(self) -> feed.Layout:
+        config = self.config
+        return feed.Layout(
+            self.mesh, config.batch_size, self.task.batches_per_step, config.steps_per_dispatch
+        )
 
 
 def build_run(config: ml_collections.ConfigDict, during_training: bool = True) -> Run:
@@ -150,10 +183,15 @@ def build_run(config: ml_collections.ConfigDict, during_training: bool = True) -
     train_source = data.open_source(config.dataset, spec.train_split, data_dir)
     abstract = abstract_state(task, config, parallel.replicated(mesh))
     # Built now, so their checks stop a run before it trains; only those that run in training.
-    run_evaluators = {}
+    run_evaluators, placement = {}, "host"
     if during_training:
         run_evaluators = evaluators.from_config(config, task, data_dir, during_training=True)
-    return Run(config, mesh, data_dir, spec, train_source, task, abstract, run_evaluators)
+        placement = feed.choose_placement(
+            config.data_placement, config.dataset, len(train_source), config.image_size, mesh
+        )
+    return Run(
+        config, mesh, data_dir, spec, train_source, task, abstract, placement, run_evaluators
+    )
 
 
 # The trainer owns randomness: every key a task sees is derived here from config.seed (and, for
@@ -234,6 +272,46 @@ def train_iterator(run: Run) -> grain.DatasetIterator:
     )
 
 
+def make_feed(run: Run) -> feed.Feed:
+    """The run's training batches at its placement; a resident split is decoded (or read from
+    its cache) here, by process 0 first so that hosts sharing a disk decode it once."""
+    if run.placement == "host":
+        return feed.HostFeed(train_iterator(run), run.layout)
+    config = run.config
+
+    def split(write: bool) -> decoded.DecodedSplit:
+        train_split = run.spec.train_split
+        return decoded.decoded_split(
+            config.dataset, train_split, run.data_dir, config.image_size, write
+        )
+
+    first = split(write=True) if jax.process_index() == 0 else None
+    parallel.sync("decoded data cached")
+    resident = split(write=False) if first is None else first
+    return feed.DeviceFeed(resident, run.layout, config.seed, run.placement == "device-sharded")
+
+
+def jit_dispatch(run: Run, run_feed: feed.Feed) -> Any:
+    """`config.steps_per_dispatch` train steps as one compiled program (under `lax.scan` when
+    more than one), taking the feed's inputs; returns the state and every step's metrics,
+    stacked (k, ...)."""
+    step = keyed_train_step(run.task, run.config.seed, run.config.num_seeds)
+    k = run.config.steps_per_dispatch
+
+    def dispatch(state, inputs):
+        if k == 1:
+            state, metrics = step(state, run_feed.batch(inputs, 0))
+            return state, jax.tree.map(lambda m: m[None], metrics)
+
+        def body(state, i):
+            return step(state, run_feed.batch(inputs, i))
+
+        return jax.lax.scan(body, state, jnp.arange(k))
+
+    replicated = parallel.replicated(run.mesh)
+    return jax.jit(dispatch, out_shardings=(run.state_shardings, replicated), donate_argnums=0)
+
+
 def jit_train_step(run: Run) -> Any:
     """The task's step compiled over the mesh: batch sharded, state replicated and donated."""
     return jax.jit(
@@ -266,11 +344,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     try:
         if is_writer:
             files.write_text(files.path(workdir) / "config.json", config.to_json(indent=2))
-        iterator = train_iterator(run)
+        run_feed = make_feed(run)
+        print(f"Training data: {run_feed.placement} placement", flush=True)
         start_step = 0
         if restored is not None:
             start_step, state = restored.step, restored.state
-            iterator.set_state(restored.data_state)
+            run_feed.set_state(restored.data_state)
             print(f"Resumed from {checkpoint_dir} at step {start_step}", flush=True)
         elif transferred is not None:
             writer.write_text("init_from", transferred.report())
@@ -279,7 +358,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         if config.num_seeds > 1:
             overview = f"{config.num_seeds} replicas (num_seeds), each:\n{overview}"
         writer.write_text("parameters", overview)
-        return _TrainLoop(run, writer, iterator).run(state, start_step, checkpoint_dir)
+        return _TrainLoop(run, writer, run_feed).run(state, start_step, checkpoint_dir)
     finally:
         writer.close()
 
@@ -287,16 +366,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
 class _TrainLoop:
     """Steps, logging, pictures, evaluation and checkpoints; knows nothing of the family."""
 
-    def __init__(self, run: Run, writer: RunWriter, iterator):
+    def __init__(self, run: Run, writer: RunWriter, run_feed: feed.Feed):
         self.run_setup = run  # `run` is this loop's method
         self.config = run.config
         self.task = run.task
         self.mesh = run.mesh
         self.writer = writer
-        self.iterator = iterator
+        self.feed = run_feed
         self.held_out = run.held_out()
         replicated = parallel.replicated(run.mesh)
-        self.train_step = jit_train_step(run)
+        self.dispatch = jit_dispatch(run, run_feed)
         seed, num_seeds = run.config.seed, run.config.num_seeds
         self.seeds = replicas.seeds(seed, num_seeds)
 
@@ -319,26 +398,28 @@ class _TrainLoop:
 
     def run(self, state: Any, start_step: int, checkpoint_dir: str) -> dict[str, float]:
         config, total = self.config, self.config.num_train_steps
+        k = config.steps_per_dispatch
         if start_step >= total:
             print(f"Nothing to do: the checkpoint is at step {start_step} >= {total}", flush=True)
             return self.last_scalars
         saver = checkpoint.CheckpointWriter(checkpoint_dir, config.max_checkpoints_to_keep)
         watch = preemption.PreemptionWatch()
         try:
-            first_batch = self._next_batch()
+            first_inputs = self.feed.next_inputs()
             started = time.perf_counter()
-            step_fn = self.train_step.lower(state, first_batch).compile()
+            dispatch = self.dispatch.lower(state, first_inputs).compile()
             print(f"Compiled the train step in {time.perf_counter() - started:.1f} s", flush=True)
             if start_step == 0:
                 self._evaluate(0, state)  # the baseline the training improves on
             self.progress = Progress(start_step, total, config.batch_size * config.num_seeds)
             pending = None
-            for step in range(start_step + 1, total + 1):
-                batch = first_batch if step == start_step + 1 else self._next_batch()
-                state, metrics = step_fn(state, batch)
-                if pending is not None:  # read the previous step's metrics while this one runs
+            for first in range(start_step + 1, total + 1, k):
+                step = first + k - 1  # the dispatch's last step
+                inputs = first_inputs if first == start_step + 1 else self.feed.next_inputs()
+                state, metrics = dispatch(state, inputs)
+                if pending is not None:  # read the previous metrics while this dispatch runs
                     self._check_and_log(*pending)
-                pending = (step, metrics)
+                pending = (first, metrics)
                 preempted = watch.reached(step)
                 if preempted or _is_due(step, config.checkpoint_every_steps, total):
                     self._check_and_log(*pending)
@@ -357,23 +438,26 @@ class _TrainLoop:
             saver.close()  # waits for the last save, a preempted run's included
         return self.last_scalars
 
-    def _next_batch(self):
-        return self.run_setup.train_batch(next(self.iterator))
-
-    def _check_and_log(self, step: int, metrics: dict[str, jax.Array]) -> None:
-        values = replicas.summarize(parallel.to_host(metrics), self.seeds)
-        bad = {k: v for k, v in values.items() if not math.isfinite(v)}
-        if bad:
-            raise NonFiniteLossError(
-                f"non-finite training metrics at step {step}: {bad}. Training stopped; the last "
-                "complete checkpoint is kept. Lower the learning rate or check the data."
-            )
-        if _is_due(step, self.config.log_every_steps, self.config.num_train_steps):
-            scalars = {**values, **self.progress.measure(step)}
-            self.writer.write_scalars(step, scalars)
-            if self.writer.enabled:
-                print(self.progress.line(step, scalars), flush=True)
-            self.last_scalars = scalars
+    def _check_and_log(self, first: int, metrics: dict[str, jax.Array]) -> None:
+        """Checks the metrics of every step of the dispatch that began at step `first`, and
+        logs those due."""
+        stacked = parallel.to_host(metrics)
+        for offset in range(self.config.steps_per_dispatch):
+            step = first + offset
+            step_metrics = {name: values[offset] for name, values in stacked.items()}
+            values = replicas.summarize(step_metrics, self.seeds)
+            bad = {k: v for k, v in values.items() if not math.isfinite(v)}
+            if bad:
+                raise NonFiniteLossError(
+                    f"non-finite training metrics at step {step}: {bad}. Training stopped; the "
+                    "last complete checkpoint is kept. Lower the learning rate or check the data."
+                )
+            if _is_due(step, self.config.log_every_steps, self.config.num_train_steps):
+                scalars = {**values, **self.progress.measure(step)}
+                self.writer.write_scalars(step, scalars)
+                if self.writer.enabled:
+                    print(self.progress.line(step, scalars), flush=True)
+                self.last_scalars = scalars
 
     def _save(self, saver: checkpoint.CheckpointWriter, step: int, state: Any) -> None:
         if not bool(parallel.to_host(self.all_finite(state))):
@@ -382,7 +466,7 @@ class _TrainLoop:
                 "the last complete checkpoint is kept. Lower the learning rate or check the data."
             )
         parallel.assert_replicas_equal(state, f"train state at step {step}")
-        saver.save(step, state, self.iterator.get_state(), self.config)
+        saver.save(step, state, self.feed.get_state(), self.config)
 
     def _evaluate(self, step: int, state: Any) -> None:
         """The evaluators due at `step` (all of them at step 0, the baseline), replica by

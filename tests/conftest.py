@@ -364,16 +364,17 @@ def run_steps(
     mesh = parallel.make_mesh(devices)
     replicated = parallel.replicated(mesh)
     state = jax.device_put(state, replicated)
+    stacked = parallel.stacked_axes(task.batches_per_step)
     step = jax.jit(
         step or train.keyed_train_step(task, seed, num_seeds),
-        in_shardings=(replicated, parallel.batch_sharded(mesh, task.batches_per_step)),
+        in_shardings=(replicated, parallel.batch_sharded(mesh, stacked)),
         out_shardings=(replicated, replicated),
         donate_argnums=0,
     )
     history = []
     for batch in batches:
         size = batch["image"].shape[task.batches_per_step > 1]
-        global_batch = parallel.global_batch(batch, mesh, size, task.batches_per_step)
+        global_batch = parallel.global_batch(batch, mesh, size, stacked)
         state, metrics = step(state, global_batch)
         history.append(parallel.to_host(metrics))
     return parallel.to_host(state), history

@@ -36,13 +36,21 @@ class Preprocess:
     def __call__(
         self, indices: np.ndarray, crop_positions: np.ndarray | None = None
     ) -> dict[str, np.ndarray]:
+        batch = self.pixels(indices, crop_positions)
+        batch["image"] = to_float(batch["image"])
+        return batch
+
+    def pixels(
+        self, indices: np.ndarray, crop_positions: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
+        """The batch as `__call__` gives it, with its images still uint8."""
         records = [self.source[int(i)] for i in indices]
         images = [np.asarray(r[self.spec.image_feature]) for r in records]
         if crop_positions is None:
             images = [self._image(image) for image in images]
         else:
             images = [self._crop(*pair) for pair in zip(images, crop_positions, strict=True)]
-        batch = {"image": to_float(np.stack(images))}
+        batch = {"image": np.stack(images)}
         if self.spec.num_classes is not None:
             batch["label"] = np.asarray([r["label"] for r in records], np.int32)
         return batch

@@ -1,0 +1,107 @@
+"""The training batch order, computed without reading any data.
+
+The input pipeline (`pipeline.train_iterator`) draws global batches from Grain's
+`MapDataset.range(n).shuffle(seed).repeat().batch(B)`: epoch e is a random permutation of the n
+examples keyed on (seed + e) mod 2^32, and global batch g is positions gB .. gB + B - 1 of the
+endless concatenation of epochs. Grain's permutation is a cycle-walking Simon block cipher
+(`grain/_src/python/experimental/index_shuffle`): the cipher's block is the smallest even number
+of bits, at least 16, covering n - 1; four rounds, whose keys are the first four words of C++'s
+`std::seed_seq{seed}`; values that land outside [0, n) are encrypted again until they do not.
+
+This module computes the same permutation with NumPy, a whole epoch at a time, so that data held
+on the devices (`feed.DeviceFeed`) is read in exactly the order the host pipeline reads it, and a
+run's batches do not depend on where its data lives (tested against Grain's own shuffle).
+"""
+
+import math
+
+import numpy as np
+
+_ROUNDS = 4  # what Grain's ShuffleMapDataset uses
+_MIN_BLOCK_BITS = 16
+_MASK32 = 0xFFFFFFFF
+
+
+def _seed_seq_words(seed: int, count: int) -> list[int]:
+    """The first `count` words `std::seed_seq{seed}.generate` writes (C++ [rand.util.seedseq])."""
+    n, s = count, 1
+    words = [0x8B8B8B8B] * n
+    t = 11 if n >= 623 else 7 if n >= 68 else 5 if n >= 39 else 3 if n >= 7 else (n - 1) // 2
+    p, q = (n - t) // 2, (n - t) // 2 + t
+    m = max(s + 1, n)
+
+    def mix(x: int) -> int:
+        return (x ^ (x >> 27)) & _MASK32
+
+    for k in range(m):
+        r1 = (1664525 * mix(words[k % n] ^ words[(k + p) % n] ^ words[(k - 1) % n])) & _MASK32
+        extra = s if k == 0 else (k % n + seed) if k <= s else k % n
+        r2 = (r1 + extra) & _MASK32
+        words[(k + p) % n] = (words[(k + p) % n] + r1) & _MASK32
+        words[(k + q) % n] = (words[(k + q) % n] + r2) & _MASK32
+        words[k % n] = r2
+    for k in range(m, m + n):
+        total = (words[k % n] + words[(k + p) % n] + words[(k - 1) % n]) & _MASK32
+        r3 = (1566083941 * mix(total)) & _MASK32
+        r4 = (r3 - k % n) & _MASK32
+        words[(k + p) % n] ^= r3
+        words[(k + q) % n] ^= r4
+        words[k % n] = r4
+    return words
+
+
+def _block_bits(max_index: int) -> int:
+    bits = math.ceil(math.log2(max_index))
+    return max(bits + bits % 2, _MIN_BLOCK_BITS)
+
+
+def _encrypt(values: np.ndarray, keys: list[int], word_bits: int) -> np.ndarray:
+    """One pass of the Simon cipher over `values` (uint64, each 2 * word_bits wide)."""
+    mask = np.uint64((1 << word_bits) - 1)
+
+    def rotl(x, r):
+        return ((x << np.uint64(r)) | (x >> np.uint64(word_bits - r))) & mask
+
+    def f(x):
+        return (rotl(x, 1) & rotl(x, 8)) ^ rotl(x, 2)
+
+    left, right = (values >> np.uint64(word_bits)) & mask, values & mask
+    for k1, k2 in zip(keys[::2], keys[1::2], strict=True):
+        left = left ^ f(right) ^ (np.uint64(k1) & mask)
+        right = right ^ f(left) ^ (np.uint64(k2) & mask)
+    return (left << np.uint64(word_bits)) | right
+
+
+def index_shuffle(indices: np.ndarray, max_index: int, seed: int) -> np.ndarray:
+    """Where each of `indices` (in [0, max_index]) lands in Grain's permutation of
+    [0, max_index] keyed on `seed`."""
+    indices = np.asarray(indices, np.uint64)
+    if max_index == 0:
+        return np.zeros(indices.shape, np.int64)
+    keys = _seed_seq_words(seed % 2**32, _ROUNDS)
+    word_bits = _block_bits(max_index) // 2
+    result = indices.copy()
+    pending = np.arange(result.size)
+    while pending.size:  # cycle walking: encrypt again what fell outside the range
+        result[pending] = _encrypt(result[pending], keys, word_bits)
+        pending = pending[result[pending] > max_index]
+    return result.astype(np.int64)
+
+
+def epoch_permutation(num_examples: int, seed: int, epoch: int) -> np.ndarray:
+    """The example indices of epoch `epoch` in the order training reads them (int32)."""
+    order = index_shuffle(np.arange(num_examples), num_examples - 1, seed + epoch)
+    return order.astype(np.int32)
+
+
+def global_batches(
+    num_examples: int, batch_size: int, seed: int, first: int, count: int
+) -> np.ndarray:
+    """Example indices of global batches `first` .. `first + count - 1`, shape (count, B)."""
+    positions = np.arange(first * batch_size, (first + count) * batch_size)
+    epochs, within = np.divmod(positions, num_examples)
+    order = np.empty(positions.shape, np.int32)
+    for epoch in np.unique(epochs):
+        chosen = epochs == epoch
+        order[chosen] = epoch_permutation(num_examples, seed, int(epoch))[within[chosen]]
+    return order.reshape(count, batch_size)
