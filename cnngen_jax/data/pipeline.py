@@ -1,10 +1,14 @@
 """Grain input pipelines over TFDS data sources.
 
 Training batches are formed on the *global* index space: one seeded shuffle per epoch of all
-example indices, cut into global batches, and each process reads only its own rows of each global
-batch. The sequence of global batches therefore depends only on the seed and the dataset, never on
-how many processes or devices read it, and the iterator's state (the next global batch) is the
-same number in every process.
+example indices (Grain's `MapDataset.range(n).shuffle(seed).repeat()`), cut into global batches,
+and each process reads only its own rows of each global batch. The sequence of global batches
+therefore depends only on the seed and the dataset, never on how many processes or devices read
+it, and the iterator's state (the next global batch) is the same number in every process.
+
+A split already decoded at the training size (`decoded.DecodedSplit`) is read a batch at a time:
+one gather and one float conversion. Otherwise examples are decoded one by one; photographs are
+then kept in memory once decoded (up to `KEEP_PHOTO_BYTES`), so that a batch is a few slices.
 
 Datasets of photographs at their own sizes (`DatasetSpec.variable_size`) are read as random
 `image_size` crops whose positions are drawn from the seed and the global batch's position in
@@ -12,16 +16,26 @@ the sequence: a resumed iterator crops exactly where an uninterrupted one would.
 reads such datasets as whole images, one per batch.
 """
 
+import functools
+import sys
+import threading
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grain
 import numpy as np
 from PIL import Image
 
-from cnngen_jax.data import DatasetSpec
+from cnngen_jax.data import DatasetSpec, order
 from cnngen_jax.errors import UserError
 from cnngen_jax.pixels import to_float
+
+if TYPE_CHECKING:
+    from cnngen_jax.data.decoded import DecodedSplit
+
+# Photographs kept in memory per process once decoded (the embedded photos' training split is
+# 8 MB; of DIV2K's 6.6 GB, the first ~130 images read).
+KEEP_PHOTO_BYTES = 2**30
 
 
 class Preprocess:
@@ -85,6 +99,23 @@ class Preprocess:
         return image
 
 
+class _GlobalBatches:
+    """The example indices of global batch g: Grain's
+    `MapDataset.range(n).shuffle(seed).repeat().batch(B, drop_remainder=True)[g]`, cut from whole
+    epochs' permutations (the last few kept) instead of shuffled index by index."""
+
+    def __init__(self, num_examples: int, batch_size: int, seed: int):
+        self.num_examples, self.batch_size = num_examples, batch_size
+        epoch = functools.partial(order.epoch_permutation, num_examples, seed)
+        self._epoch = functools.lru_cache(maxsize=4)(epoch)
+
+    def __call__(self, position: int) -> np.ndarray:
+        places = np.arange(position * self.batch_size, (position + 1) * self.batch_size)
+        epochs, within = np.divmod(places, self.num_examples)
+        parts = [self._epoch(int(e))[within[epochs == e]] for e in np.unique(epochs)]
+        return np.concatenate(parts)
+
+
 class _CropRows:
     """This process's rows of a global batch and, for photographs, their random crop positions,
     drawn from the seed and the global batch's position only."""
@@ -99,6 +130,44 @@ class _CropRows:
         return indices[self.rows], fractions[self.rows]
 
 
+class _Kept(Sequence):
+    """A source whose records are kept once read, while they take at most `max_bytes`:
+    photographs are decoded whole for every crop of them."""
+
+    def __init__(self, source: Sequence[dict[str, Any]], feature: str, max_bytes: int):
+        self.source, self.feature, self.max_bytes = source, feature, max_bytes
+        self._kept: dict[int, dict[str, Any]] = {}
+        self._bytes = 0
+        self._lock = threading.Lock()  # Grain's prefetch threads read concurrently
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        record = self._kept.get(index)
+        if record is None:
+            record = self.source[index]
+            size = np.asarray(record[self.feature]).nbytes
+            with self._lock:
+                if index not in self._kept and self._bytes + size <= self.max_bytes:
+                    self._kept[index] = record
+                    self._bytes += size
+        return record
+
+
+class _Gather:
+    """Rows of a decoded split, a batch at a time."""
+
+    def __init__(self, split: "DecodedSplit"):
+        self.split = split
+
+    def __call__(self, indices: np.ndarray, crop_positions: None = None) -> dict[str, np.ndarray]:
+        batch = {"image": to_float(self.split.images[indices])}
+        if self.split.labels is not None:
+            batch["label"] = self.split.labels[indices]
+        return batch
+
+
 def train_iterator(
     source: Sequence[dict[str, Any]],
     spec: DatasetSpec,
@@ -110,21 +179,27 @@ def train_iterator(
     num_threads: int,
     prefetch: int,
     batches_per_step: int = 1,
+    decoded: "DecodedSplit | None" = None,
 ) -> grain.DatasetIterator:
     """Endless shuffled batches: this process's `rows` of each global batch; with
-    `batches_per_step` k > 1, k consecutive ones stacked (k, rows, ...) per element.
+    `batches_per_step` k > 1, k consecutive ones stacked (k, rows, ...) per element. With
+    `decoded` (`source` at `image_size`, fixed-size data only), rows are gathered from it.
 
     The iterator supports `get_state()` / `set_state()` for exact resumption.
     """
-    global_batches = (
-        grain.MapDataset.range(len(source))
-        .shuffle(seed=seed)  # a fresh permutation every epoch
-        .repeat()
-        .batch(global_batch_size, drop_remainder=True)
-    )
-    preprocess = Preprocess(source, spec, image_size)
-    local = global_batches.map_with_index(_CropRows(rows, seed, spec.variable_size)).map(
-        lambda pair: preprocess(*pair)
+    if decoded is not None:
+        if decoded.images.shape[:2] != (len(source), image_size):
+            raise ValueError(f"decoded {decoded.images.shape} is not this split at {image_size}")
+        read = _Gather(decoded)
+    elif spec.variable_size:
+        read = Preprocess(_Kept(source, spec.image_feature, KEEP_PHOTO_BYTES), spec, image_size)
+    else:
+        read = Preprocess(source, spec, image_size)
+    local = (
+        grain.MapDataset.range(sys.maxsize)
+        .map(_GlobalBatches(len(source), global_batch_size, seed))
+        .map_with_index(_CropRows(rows, seed, spec.variable_size))
+        .map(lambda pair: read(*pair))
     )
     if batches_per_step > 1:
         local = local.batch(batches_per_step)
