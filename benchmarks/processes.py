@@ -3,6 +3,7 @@ compilation cache, process start to first step, and the RSS high-water mark."""
 
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -12,7 +13,7 @@ from typing import Any
 
 import ml_collections
 
-from benchmarks.cases import JaxTrainer, case_config
+from benchmarks.cases import JaxTrainer, case_config, main_flags
 from benchmarks.timing import Settings
 from benchmarks.torch_reference import TORCH_LAYOUTS, torch_args
 
@@ -48,7 +49,7 @@ def jax_probe(args: dict[str, Any]) -> dict[str, Any]:
     marks = {"imported": time.time()}
     config = case_config(args["case"], args["data_dir"])
     config.compilation_cache_dir = args["cache_dir"]  # build_run turns it on, as in training
-    trainer = JaxTrainer(config)
+    trainer = JaxTrainer(config, fixed_batch=False)
     trainer.run(1)
     marks.update(trainer.marks, first_step=time.time())
     trainer.run(args["steps"] - 1)
@@ -79,3 +80,19 @@ def fresh_processes(
         probe_args.update(channels_last=TORCH_LAYOUTS[torch_layout], steps=settings.probe_steps)
         results[torch_layout] = spawn("tests.torch_dcgan", [json.dumps(probe_args)])
     return results
+
+
+def main_rate(spec: str, config: ml_collections.ConfigDict, steps: int) -> dict[str, Any]:
+    """The steps/s `python -m cnngen_jax.main` logs training case `spec` for `steps` steps in
+    a fresh process: the median of its log intervals after the first (compile, warm-up)."""
+    with tempfile.TemporaryDirectory(prefix="cnngen_bench_main_") as workdir:
+        command = [sys.executable, "-m", "cnngen_jax.main", *main_flags(spec, config, steps)]
+        done = subprocess.run(
+            [*command, f"--workdir={workdir}"], cwd=ROOT, capture_output=True, text=True
+        )
+        if done.returncode:
+            raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
+        lines = Path(workdir, "metrics.jsonl").read_text().splitlines()
+    rates = [json.loads(line).get("steps_per_sec") for line in lines]
+    steady = [rate for rate in rates if rate is not None][1:]
+    return {"steps": steps, "logged_steps_per_s": steady, "steps_per_s": statistics.median(steady)}

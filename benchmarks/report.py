@@ -101,6 +101,21 @@ def _pipeline_row(name: str, case: dict[str, Any]) -> tuple[str, ...]:
     )
 
 
+def _feed_row(name: str, case: dict[str, Any]) -> tuple[str, ...]:
+    feed, train = case["feed"], case["train"]
+    main = feed.get("main")
+    return (
+        name,
+        feed["placement"],
+        str(feed["steps_per_dispatch"]),
+        f"{train['jax_fixed_batch']['steps_per_s']:.2f}",
+        f"{train['jax']['steps_per_s']:.2f}",
+        f"{feed['efficiency']:.3f}",
+        _fmt(main and main["steps_per_s"]),
+        _fmt(feed.get("main_efficiency"), ".3f"),
+    )
+
+
 def _machine_line(machine: dict[str, Any]) -> str:
     return (
         f"{machine['cpu_model']}, {machine['cores_available']} cores, jax {machine['jax']} "
@@ -120,6 +135,13 @@ def format_report(report: dict[str, Any]) -> str:
         "Training (median over interleaved windows; JAX / PyTorch-best > 1: JAX faster)",
         ("case", "impl", "it/s", "img/s", "windows it/s", "steps/window"),
         [row for name, case in cases for row in _train_rows(name, case)],
+    )
+    lines += _rows(
+        "Feed efficiency (it/s fed by the trainer's feed at the run's placement, and logged by "
+        "python -m cnngen_jax.main with --main_s, over it/s of the step on one fixed batch)",
+        ("case", "placement", "k", "fixed it/s", "fed it/s", "fed/fixed", "main it/s")
+        + ("main/fixed",),
+        [_feed_row(name, case) for name, case in cases],
     )
     process_rows = [row for name, case in cases for row in _process_rows(name, case)]
     if process_rows:

@@ -38,7 +38,7 @@ def seed_scaling(spec: str, counts: list[int], settings: Settings) -> dict[str, 
         if config is None:
             raise UserError(f"case {spec!r} (--cases) has no config file")
         config.num_seeds = count
-        trainers[count] = JaxTrainer(config)
+        trainers[count] = JaxTrainer(config, fixed_batch=False)
     runners = {f"num_seeds={count}": trainer.run for count, trainer in trainers.items()}
     figures = interleaved(runners, 1, settings)
     batch = trainers[counts[0]].config.batch_size

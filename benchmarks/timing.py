@@ -21,6 +21,7 @@ class Settings:
     warmup_steps: int = 1  # untimed steps before calibrating the window
     probe_steps: int = 2  # steps run by each start-up / memory subprocess
     pipeline_s: float = 2.0  # minimum length of each input-pipeline measurement
+    main_s: float = 0.0  # >0: also time `python -m cnngen_jax.main` for about this long
     torch: bool = True  # also run the PyTorch reference where the family has one
     subprocesses: bool = True  # the compile / start-up / memory measurements
     data_dir: str = ""  # as config.data_dir: '' is TFDS's default directory
@@ -32,17 +33,26 @@ def time_steps(run: Callable[[int], None], steps: int) -> float:
     return time.perf_counter() - started
 
 
-def window_steps(run: Callable[[int], None], settings: Settings) -> int:
-    """Warms up, then picks whole steps per window so that a window lasts >= min_window_s."""
-    run(settings.warmup_steps)
-    return max(1, math.ceil(settings.min_window_s / time_steps(run, 1)))
+def window_steps(run: Callable[[int], None], settings: Settings, multiple: int = 1) -> int:
+    """Warms up, then picks whole steps per window (a multiple of `multiple`: the steps of one
+    call) so that a window lasts >= min_window_s."""
+    run(max(settings.warmup_steps, multiple))
+    calls = math.ceil(settings.min_window_s / time_steps(run, multiple))
+    return multiple * max(1, calls)
 
 
 def interleaved(
-    runners: dict[str, Callable[[int], None]], batch_size: int, settings: Settings
+    runners: dict[str, Callable[[int], None]],
+    batch_size: int,
+    settings: Settings,
+    multiples: dict[str, int] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Median throughput of each runner over windows taken in turn (A B C A B C ...)."""
-    steps = {name: window_steps(run, settings) for name, run in runners.items()}
+    """Median throughput of each runner over windows taken in turn (A B C A B C ...); a runner
+    in `multiples` runs whole calls of that many steps."""
+    multiples = multiples or {}
+    steps = {
+        name: window_steps(run, settings, multiples.get(name, 1)) for name, run in runners.items()
+    }
     rates: dict[str, list[float]] = {name: [] for name in runners}
     for _ in range(settings.repeats):
         for name, run in runners.items():
@@ -78,11 +88,11 @@ def measure_pipeline(trainer: JaxTrainer, steps: int, settings: Settings) -> dic
     """The pipeline alone, then while a thread runs `steps` train steps on a fixed batch."""
     batch_size, prefetch = trainer.config.batch_size, trainer.config.input_prefetch
     alone = pipeline_rate(trainer.new_iterator(), batch_size, settings.pipeline_s, prefetch)
-    batch, finished, elapsed = trainer.next_batch(), threading.Event(), []
+    finished, elapsed = threading.Event(), []
 
     def train_loop() -> None:
         try:
-            elapsed.append(time_steps(lambda n: trainer.run(n, batch), steps))
+            elapsed.append(time_steps(trainer.run_fixed, steps))
         finally:
             finished.set()
 

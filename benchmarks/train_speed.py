@@ -2,6 +2,7 @@
 
     python -m benchmarks.train_speed [--out=bench.json] [--cases=dcgan-32-b128,vae]
                                      [--repeats=N] [--torch/--no-torch] [--data_dir=DIR]
+                                     [--main_s=SECONDS]
 
 A case is `FAMILY[:PRESET][-SIZE-bBATCH][@KEY=VALUE...]`: the family's `configs/FAMILY.py` (at
 its preset, image size and global batch, with config overrides), fed its embedded dataset (the
@@ -10,10 +11,14 @@ digits in place of catalog data, which may be absent), e.g. `dcgan-32-b128`, `va
 `sngan:cifar10-32-b64@model.spectral_norm=False` or `srresnet-64-b8` (MSRResNet x4 on crops of
 the embedded photographs). Per case it measures:
 
-* steady-state train iterations/s and images/s: the task's `train_step` jitted as
-  `cnngen_jax.train` jits it (mesh shardings, donated state) and fed by the real Grain pipeline
-  through `train.Run.train_batch`; after warm-up, the median of timed windows, each window
-  whole steps blocking on the result. For the DCGAN (tests/torch_dcgan.py) and SNGAN-32
+* steady-state train iterations/s and images/s: the trainer's own compiled dispatch
+  (`train.jit_dispatch`: mesh shardings, donated state, `config.steps_per_dispatch` steps a
+  call) fed by its own feed at the config's data placement (`train.make_feed`: device-resident
+  data or the Grain pipeline), and the same step alone on one fixed batch; their ratio is the
+  feed efficiency (1: the input path costs nothing). After warm-up, the median of timed
+  windows, each window whole steps blocking on the result. With --main_s, also the steady
+  steps/s `python -m cnngen_jax.main` logs for the case in a fresh process, against the same
+  fixed-batch rate. For the DCGAN (tests/torch_dcgan.py) and SNGAN-32
   (`SNGANIteration` of tests/torch_gan_references.py, Mimicry's layout and iteration) and
   MSRResNet (`MSRResNetIteration` of tests/torch_restoration_references.py) a PyTorch
   reference runs in the same process, contiguous and `channels_last`, its windows interleaved
@@ -30,6 +35,7 @@ JSON keeps every window and the load average before and after.
 import argparse
 import dataclasses
 import json
+import math
 import os
 import shlex
 import sys
@@ -37,7 +43,7 @@ import time
 from typing import Any
 
 from benchmarks.cases import JaxTrainer, case_config, case_name
-from benchmarks.processes import fresh_processes, jax_probe
+from benchmarks.processes import fresh_processes, jax_probe, main_rate
 from benchmarks.report import format_report, machine_info
 from benchmarks.timing import Settings, interleaved, measure_pipeline
 from benchmarks.torch_reference import TORCH_LAYOUTS, has_torch_reference, torch_runner
@@ -64,7 +70,7 @@ def run_case(spec: str, settings: Settings) -> dict[str, Any] | None:
     name = case_name(spec, config)
     trainer = JaxTrainer(config)
     channels = trainer.spec.channels
-    runners = {"jax": trainer.run}
+    runners = {"jax": trainer.run, "jax_fixed_batch": trainer.run_fixed}
     if has_torch_reference(config, settings):
         runners |= {
             layout: torch_runner(config, channels, channels_last, trainer.iterator)
@@ -78,9 +84,11 @@ def run_case(spec: str, settings: Settings) -> dict[str, Any] | None:
         "channels": channels,
         "dataset": config.dataset,
         "compile_in_process_s": trainer.compile_s,
-        "train": interleaved(runners, config.batch_size, settings),
+        "train": interleaved(runners, config.batch_size, settings, {"jax": trainer.steps_per_call}),
     }
     _progress(name, "train windows", started)
+    result["feed"] = feed_figures(spec, config, trainer, result["train"], settings)
+    _progress(name, "feed", started)
     window = result["train"]["jax"]["window_steps"]
     result["pipeline"] = measure_pipeline(trainer, window, settings)
     _progress(name, "input pipeline", started)
@@ -92,6 +100,30 @@ def run_case(spec: str, settings: Settings) -> dict[str, Any] | None:
     result["ratios"] = ratios(result)
     result["wall_s"] = time.perf_counter() - started
     return result
+
+
+def feed_figures(
+    spec: str,
+    config: Any,
+    trainer: JaxTrainer,
+    train_figures: dict[str, dict[str, Any]],
+    settings: Settings,
+) -> dict[str, Any]:
+    """Where the step's time goes: it/s fed as the trainer feeds it over it/s on one fixed batch
+    (the feed efficiency), in this process and, with `settings.main_s`, as the steps/s
+    `python -m cnngen_jax.main` logs in a fresh one."""
+    fixed = train_figures["jax_fixed_batch"]["steps_per_s"]
+    figures: dict[str, Any] = {
+        "placement": trainer.placement,
+        "steps_per_dispatch": trainer.steps_per_call,
+        "efficiency": train_figures["jax"]["steps_per_s"] / fixed,
+    }
+    if settings.main_s > 0:
+        unit = 5 * trainer.steps_per_call  # five log intervals of whole dispatches
+        steps = unit * max(2, math.ceil(fixed * settings.main_s / unit))
+        figures["main"] = main_rate(spec, config, steps)
+        figures["main_efficiency"] = figures["main"]["steps_per_s"] / fixed
+    return figures
 
 
 def _progress(case: str, what: str, started: float) -> None:
@@ -159,8 +191,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="also time the PyTorch reference where torch is importable",
     )
     parser.add_argument("--data_dir", default="", help="as --config.data_dir")
+    parser.add_argument(
+        "--main_s",
+        type=float,
+        default=defaults.main_s,
+        help="also run python -m cnngen_jax.main on each case for about this many seconds and "
+        "report the rate it logs against the fixed-batch step (0: not)",
+    )
     parser.add_argument("--probe", help=argparse.SUPPRESS)  # the JAX fresh-process probe
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error(f"--repeats={args.repeats}: at least one timed window is needed")
+    return args
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -168,7 +210,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.probe:
         print(json.dumps(jax_probe(json.loads(args.probe))))
         return
-    settings = Settings(repeats=args.repeats, torch=args.torch, data_dir=args.data_dir)
+    settings = Settings(
+        repeats=args.repeats, torch=args.torch, data_dir=args.data_dir, main_s=args.main_s
+    )
     command = shlex.join([sys.executable, "-m", MODULE, *sys.argv[1:]])
     try:
         report = benchmark([c for c in args.cases.split(",") if c], settings, command)

@@ -45,7 +45,7 @@ def test_report_has_every_figure_positive_and_finite(data_dir):
     )
     case = result["cases"][TINY_CASE]
     torch_layouts = list(torch_reference.TORCH_LAYOUTS)
-    impls = ["jax"] + (torch_layouts if result["machine"]["torch"] else [])
+    impls = ["jax", "jax_fixed_batch"] + (torch_layouts if result["machine"]["torch"] else [])
     assert list(case["train"]) == impls
     for figures in case["train"].values():
         assert len(figures["window_steps_per_s"]) == 2
@@ -55,6 +55,10 @@ def test_report_has_every_figure_positive_and_finite(data_dir):
         "during_training_images_per_s",
         "training_steps_per_s_during",
     }
+    feed = case["feed"]
+    assert (feed["placement"], feed["steps_per_dispatch"]) == ("device", 1)
+    fed, fixed = (case["train"][name]["steps_per_s"] for name in ("jax", "jax_fixed_batch"))
+    assert feed["efficiency"] == pytest.approx(fed / fixed)
     numbers = list(_numbers(case))
     assert numbers and all(math.isfinite(x) and x > 0 for x in numbers)
     assert TINY_CASE in report.format_report(result)

@@ -40,6 +40,9 @@ DEVICE_MEMORY_FRACTION = 0.25
 # The float value of each 8-bit level, as the host pipeline computes it: looked up, because
 # XLA may compute p / 127.5 - 1 one rounding away from NumPy.
 _LEVELS = to_float(np.arange(256, dtype=np.uint8))
+# Epoch orders are computed this many int32 values at a time (4 MiB): the orders, and the
+# cipher's whole block per epoch while they are computed.
+_ORDER_BLOCK = 1 << 20
 
 
 class Feed(Protocol):
@@ -113,7 +116,7 @@ class DeviceFeed:
         if split.labels is not None:
             self.labels = parallel.replicated_from_host(np.asarray(split.labels), mesh)
         self.next_index = 0  # steps consumed, as Grain counts them
-        self._tables: tuple[int, jax.Array] | None = None
+        self._orders: tuple[int, jax.Array, int] | None = None  # first epoch, orders, count
 
     @property
     def positions_per_dispatch(self) -> int:
@@ -124,26 +127,30 @@ class DeviceFeed:
         per_step = self.layout.batches_per_step * self.layout.batch_size
         epoch, offset = divmod(self.next_index * per_step, self.num_examples)
         self.next_index += self.layout.steps_per_dispatch
+        first, orders = self._epoch_orders(epoch)
+        offset += (epoch - first) * self.num_examples  # from the start of the first order
         return {
             "images": self.images,
             "labels": self.labels,
-            "order": self._epoch_orders(epoch),
+            "order": orders,
             "offset": parallel.replicated_from_host(np.int32(offset), self.layout.mesh),
         }
 
-    def _epoch_orders(self, first: int) -> jax.Array:
-        """The order of epochs `first` .. (every epoch one dispatch can reach), (E, N) int32,
-        computed once per epoch and kept on the devices."""
-        if self._tables is None or self._tables[0] != first:
-            reach = (self.num_examples + self.positions_per_dispatch - 2) // self.num_examples
-            tables = np.stack(
-                [
-                    order.epoch_permutation(self.num_examples, self.seed, epoch)
-                    for epoch in range(first, first + reach + 1)
-                ]
-            )
-            self._tables = (first, parallel.replicated_from_host(tables, self.layout.mesh))
-        return self._tables[1]
+    def _epoch_orders(self, epoch: int) -> tuple[int, jax.Array]:
+        """The first epoch and the orders (E, N) int32 of a block of epochs holding `epoch` and
+        every epoch a dispatch starting in it reaches: computed on the devices once per block
+        (as many epochs as _ORDER_BLOCK allows, so that small datasets do not recompute every
+        few steps) and kept there."""
+        n = self.num_examples
+        reach = (n + self.positions_per_dispatch - 2) // n  # epochs after the first
+        if self._orders is None or not (
+            self._orders[0] <= epoch <= self._orders[0] + self._orders[2] - reach - 1
+        ):
+            count = reach + max(1, _ORDER_BLOCK // max(n, order.block_size(n)))
+            epochs = range(epoch, epoch + count)
+            orders = order.epoch_orders(n, self.seed, epochs, parallel.replicated(self.layout.mesh))
+            self._orders = (epoch, orders, count)
+        return self._orders[0], self._orders[1]
 
     def batch(self, inputs: Any, i: jax.Array | int) -> Any:
         layout = self.layout
