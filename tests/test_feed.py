@@ -30,6 +30,17 @@ def test_the_batch_order_is_grains_across_epochs(num_examples, batch, seed):
     )
 
 
+@pytest.mark.parametrize("num_examples", [1, 2, 7, 37, 1500, 65_537])
+def test_the_devices_compute_the_same_epoch_orders(num_examples):
+    """The XLA program the resident feed runs, against the NumPy order (itself Grain's)."""
+    sharding = parallel.replicated(parallel.make_mesh())
+    epochs = range(2**32 - 2, 2**32 + 2)  # the per-epoch seed wraps
+    got = order.epoch_orders(num_examples, 11, epochs, sharding)
+    want = [order.epoch_permutation(num_examples, 11, epoch) for epoch in epochs]
+    np.testing.assert_array_equal(got, np.stack(want))
+    assert got.sharding == sharding
+
+
 def _feeds(data_dir, mesh, *, batches_per_step, steps_per_dispatch, sharded, image_size=16):
     spec, source = data.get_spec("digits"), data.open_source("digits", "train", data_dir)
     layout = feed.Layout(mesh, 16, batches_per_step, steps_per_dispatch)
@@ -168,3 +179,17 @@ def test_photographs_of_their_own_sizes_stay_on_the_host(data_dir):
     assert feed.choose_placement("auto", "photos", 10, 64, mesh) == "host"
     with pytest.raises(UserError, match="photographs of their own sizes"):
         feed.choose_placement("device", "photos", 10, 64, mesh)
+
+
+@pytest.mark.e2e
+def test_seeds_side_by_side_are_the_same_under_every_dispatch(tmp_path, data_dir, cache_dir):
+    seeds = {"num_seeds": 2, "data_placement": "host"}
+    host = _train(tmp_path, "host", data_dir, cache_dir, **seeds)
+    dispatched = _train(
+        tmp_path, "device_k2", data_dir, cache_dir, **{**seeds, "data_placement": "device"},
+        steps_per_dispatch=2,
+    )  # fmt: skip
+    for want, got in zip(read_metrics(host), read_metrics(dispatched), strict=True):
+        assert got.keys() == want.keys()
+        for key, value in want.items():
+            np.testing.assert_allclose(got[key], value, rtol=1e-5, atol=1e-6, err_msg=key)
