@@ -340,6 +340,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     checkpoint_dir = files.path(workdir, "--workdir") / "checkpoints"
     restored = checkpoint.restore_latest(checkpoint_dir, run.abstract_state, config)
     transferred = None
+    k = config.steps_per_dispatch
+    if restored is not None and restored.step % k:
+        raise UserError(
+            f"the checkpoint in {checkpoint_dir} is at step {restored.step}, not a multiple of "
+            f"steps_per_dispatch={k}, so its dispatches could not end at the logging and saving "
+            "steps; resume with --config.steps_per_dispatch set to a divisor of "
+            f"{restored.step} (1 always works)"
+        )
     if restored is None:  # a new run, perhaps from another run's weights
         state = initial_state(run)
         if config.init_from:
@@ -402,6 +410,8 @@ class _TrainLoop:
             lambda tree: jnp.all(jnp.stack([jnp.isfinite(x).all() for x in jax.tree.leaves(tree)])),
             out_shardings=replicated,
         )
+        # Made once: eager JAX ops at every step would cost a small model's step a tenth.
+        self.eval_key = random_streams.seed_key(seed, random_streams.EVAL_STREAM)
         self.last_scalars: dict[str, float] = {}
         self.protocols_shown: set[str] = set()
 
@@ -480,14 +490,13 @@ class _TrainLoop:
     def _evaluate(self, step: int, state: Any) -> None:
         """The evaluators due at `step` (all of them at step 0, the baseline), replica by
         replica."""
-        key = random_streams.seed_key(self.config.seed, random_streams.EVAL_STREAM)
         total = self.config.num_train_steps
         results = {}
         for name, (evaluator, every) in self.run_setup.evaluators.items():
             if step and not _is_due(step, every, total):
                 continue
             evaluated = [
-                evaluator(replica, self.held_out, key)
+                evaluator(replica, self.held_out, self.eval_key)
                 for replica in replicas.each(state, len(self.seeds))
             ]
             results.update(replicas.summarize_results(evaluated, self.seeds))

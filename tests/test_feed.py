@@ -12,7 +12,7 @@ import pytest
 from cnngen_jax import data, parallel, train
 from cnngen_jax.data import decoded, feed, order, pipeline
 from cnngen_jax.errors import UserError
-from tests.conftest import read_metrics, tiny_config
+from tests.conftest import read_metrics, tiny_config, without_evaluation
 
 
 @pytest.mark.parametrize(
@@ -141,6 +141,20 @@ def test_a_broken_or_foreign_cache_is_rebuilt_not_trusted(tmp_path, data_dir, ca
     cached = decoded.decoded_split("digits", "train", str(local), 16)
     assert capsys.readouterr().out == "" and isinstance(cached.images, np.memmap)
     np.testing.assert_array_equal(cached.labels, fresh.labels)
+
+
+def test_resuming_between_dispatches_is_refused_and_changes_nothing(tmp_path, data_dir):
+    config = without_evaluation(tiny_config(data_dir, num_train_steps=3))
+    workdir = tmp_path / "run"
+    train.train_and_evaluate(config, str(workdir))
+    before = sorted((p.relative_to(workdir), p.stat().st_size) for p in workdir.rglob("*"))
+    config = without_evaluation(
+        tiny_config(data_dir, num_train_steps=8, steps_per_dispatch=2, log_every_steps=2,
+                    sample_every_steps=4, checkpoint_every_steps=4)
+    )  # fmt: skip
+    with pytest.raises(UserError, match="at step 3, not a multiple of steps_per_dispatch=2"):
+        train.train_and_evaluate(config, str(workdir))
+    assert sorted((p.relative_to(workdir), p.stat().st_size) for p in workdir.rglob("*")) == before
 
 
 @pytest.mark.parametrize(
