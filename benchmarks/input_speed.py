@@ -20,7 +20,6 @@ data; the photographs' vectorised path >= 10x the restoration step's consumption
 """
 
 import argparse
-import json
 import shlex
 import statistics
 import sys
@@ -32,7 +31,7 @@ import ml_collections
 import numpy as np
 
 from benchmarks.cases import case_config
-from benchmarks.report import machine_info
+from benchmarks.report import machine_info, publish
 from benchmarks.timing import Settings, interleaved, pipeline_rate
 from cnngen_jax import data, train
 from cnngen_jax.data import decoded, pipeline
@@ -159,13 +158,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=5, help="measurements per path")
     parser.add_argument("--data_dir", default="", help="as --config.data_dir")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    settings = Settings(repeats=max(1, args.repeats), data_dir=args.data_dir)
+    if args.repeats < 1:
+        parser.error(f"--repeats={args.repeats}: at least one measurement is needed")
+    settings = Settings(repeats=args.repeats, data_dir=args.data_dir)
     command = shlex.join([sys.executable, "-m", MODULE, *sys.argv[1:]])
     report = benchmark(settings, command)
-    print(format_report(report), flush=True)
-    with open(args.out, "w") as f:
-        json.dump(report, f, indent=2)
-    print(f"wrote {args.out}", flush=True)
+    publish(format_report(report), report, args.out)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The report's machine description and the readable tables printed at the end of a run."""
 
 import datetime
+import json
 import os
 import platform
 from typing import Any
@@ -11,6 +12,14 @@ import jaxlib
 
 from benchmarks.torch_reference import torch_version
 from cnngen_jax.kernels import onednn
+
+
+def publish(text: str, report: dict[str, Any], path: str) -> None:
+    """Prints the readable `text` and writes `report` as JSON to `path`."""
+    print(text, flush=True)
+    with open(path, "w") as f:
+        json.dump(report, f, indent=2)
+    print(f"wrote {path}", flush=True)
 
 
 def machine_info(with_torch: bool) -> dict[str, Any]:

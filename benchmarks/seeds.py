@@ -12,14 +12,13 @@ K seeds is worth its replica-images/s (steps/s x batch x K) over K=1's.
 """
 
 import argparse
-import json
 import os
 import shlex
 import sys
 from typing import Any
 
 from benchmarks.cases import JaxTrainer, case_config, case_name
-from benchmarks.report import machine_info
+from benchmarks.report import machine_info, publish
 from benchmarks.timing import Settings, interleaved
 from cnngen_jax import cli
 from cnngen_jax.errors import UserError
@@ -98,10 +97,7 @@ def main(argv: list[str] | None = None) -> None:
         "load_average": [load_before, os.getloadavg()],
         "cases": results,
     }
-    print(format_rows(results), flush=True)
-    with open(args.out, "w") as f:
-        json.dump(report, f, indent=2)
-    print(f"wrote {args.out}", flush=True)
+    publish(format_rows(results), report, args.out)
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ from typing import Any
 
 from benchmarks.cases import JaxTrainer, case_config, case_name
 from benchmarks.processes import fresh_processes, jax_probe, main_rate
-from benchmarks.report import format_report, machine_info
+from benchmarks.report import format_report, machine_info, publish
 from benchmarks.timing import Settings, interleaved, measure_pipeline
 from benchmarks.torch_reference import TORCH_LAYOUTS, has_torch_reference, torch_runner
 from cnngen_jax.errors import UserError
@@ -219,10 +219,7 @@ def main(argv: list[str] | None = None) -> None:
     except UserError as error:
         print(f"error: {error}", file=sys.stderr, flush=True)
         sys.exit(2)
-    print(format_report(report), flush=True)
-    with open(args.out, "w") as f:
-        json.dump(report, f, indent=2)
-    print(f"wrote {args.out}", flush=True)
+    publish(format_report(report), report, args.out)
 
 
 if __name__ == "__main__":

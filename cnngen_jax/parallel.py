@@ -47,9 +47,9 @@ def stacked_axes(*counts: int) -> int:
     return sum(count > 1 for count in counts)
 
 
-def replicated_from_host(array: np.ndarray, mesh: Mesh, sharding: NamedSharding | None = None):
-    """A global array of this host's copy of `array` (the same in every process), replicated
-    over `mesh` or laid out by `sharding`; each device reads only its part."""
+def array_from_host(array: np.ndarray, mesh: Mesh, sharding: NamedSharding | None = None):
+    """A global array from this host's copy of the whole of `array` (the same in every
+    process), replicated over `mesh` or laid out by `sharding`; each device reads its part."""
     sharding = sharding or replicated(mesh)
     return jax.make_array_from_callback(array.shape, sharding, lambda index: array[index])
 

@@ -431,18 +431,18 @@ class _TrainLoop:
             if start_step == 0:
                 self._evaluate(0, state)  # the baseline the training improves on
             self.progress = Progress(start_step, total, config.batch_size * config.num_seeds)
-            pending = None
+            pending = []  # dispatches whose metrics are not read yet: no host sync between
             for first in range(start_step + 1, total + 1, k):
                 step = first + k - 1  # the dispatch's last step
                 inputs = first_inputs if first == start_step + 1 else self.feed.next_inputs()
                 state, metrics = dispatch(state, inputs)
-                if pending is not None:  # read the previous metrics while this dispatch runs
-                    self._check_and_log(*pending)
-                pending = (first, metrics)
+                pending.append((first, metrics))
                 preempted = watch.reached(step)
-                if preempted or _is_due(step, config.checkpoint_every_steps, total):
-                    self._check_and_log(*pending)
-                    pending = None
+                saving = preempted or _is_due(step, config.checkpoint_every_steps, total)
+                if saving or _is_due(step, config.log_every_steps, total):
+                    self._check_and_log(pending)  # every step checked before any save
+                    pending = []
+                if saving:
                     self._save(saver, step, state)
                 if _is_due(step, config.sample_every_steps, total):
                     images = self.images(state, self.examples)
@@ -457,26 +457,29 @@ class _TrainLoop:
             saver.close()  # waits for the last save, a preempted run's included
         return self.last_scalars
 
-    def _check_and_log(self, first: int, metrics: dict[str, jax.Array]) -> None:
-        """Checks the metrics of every step of the dispatch that began at step `first`, and
-        logs those due."""
-        stacked = parallel.to_host(metrics)
-        for offset in range(self.config.steps_per_dispatch):
-            step = first + offset
-            step_metrics = {name: values[offset] for name, values in stacked.items()}
-            values = replicas.summarize(step_metrics, self.seeds)
-            bad = {k: v for k, v in values.items() if not math.isfinite(v)}
-            if bad:
-                raise NonFiniteLossError(
-                    f"non-finite training metrics at step {step}: {bad}. Training stopped; the "
-                    "last complete checkpoint is kept. Lower the learning rate or check the data."
-                )
-            if _is_due(step, self.config.log_every_steps, self.config.num_train_steps):
-                scalars = {**values, **self.progress.measure(step)}
-                self.writer.write_scalars(step, scalars)
-                if self.writer.enabled:
-                    print(self.progress.line(step, scalars), flush=True)
-                self.last_scalars = scalars
+    def _check_and_log(self, dispatches: list[tuple[int, dict[str, jax.Array]]]) -> None:
+        """Checks the metrics of every step of `dispatches` (first step, stacked metrics), read
+        together, and logs the steps due."""
+        read = parallel.to_host([metrics for _, metrics in dispatches])
+        for (first, _), stacked in zip(dispatches, read, strict=True):
+            for offset in range(self.config.steps_per_dispatch):
+                step = first + offset
+                step_metrics = {name: values[offset] for name, values in stacked.items()}
+                self._check_and_log_step(step, replicas.summarize(step_metrics, self.seeds))
+
+    def _check_and_log_step(self, step: int, values: dict[str, float]) -> None:
+        bad = {k: v for k, v in values.items() if not math.isfinite(v)}
+        if bad:
+            raise NonFiniteLossError(
+                f"non-finite training metrics at step {step}: {bad}. Training stopped; the "
+                "last complete checkpoint is kept. Lower the learning rate or check the data."
+            )
+        if _is_due(step, self.config.log_every_steps, self.config.num_train_steps):
+            scalars = {**values, **self.progress.measure(step)}
+            self.writer.write_scalars(step, scalars)
+            if self.writer.enabled:
+                print(self.progress.line(step, scalars), flush=True)
+            self.last_scalars = scalars
 
     def _save(self, saver: checkpoint.CheckpointWriter, step: int, state: Any) -> None:
         if not bool(parallel.to_host(self.all_finite(state))):

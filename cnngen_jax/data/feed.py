@@ -46,6 +46,8 @@ _ORDER_BLOCK = 1 << 20
 
 
 class Feed(Protocol):
+    """What the training loop asks of where its batches come from."""
+
     placement: str  # 'host', 'device' (replicated) or 'device-sharded'
 
     def next_inputs(self) -> Any:
@@ -111,10 +113,10 @@ class DeviceFeed:
             sharding = NamedSharding(mesh, PartitionSpec(parallel.DATA_AXIS))
         else:
             sharding = parallel.replicated(mesh)
-        self.images = parallel.replicated_from_host(images, mesh, sharding)
+        self.images = parallel.array_from_host(images, mesh, sharding)
         self.labels = None
         if split.labels is not None:
-            self.labels = parallel.replicated_from_host(np.asarray(split.labels), mesh)
+            self.labels = parallel.array_from_host(np.asarray(split.labels), mesh)
         self.next_index = 0  # steps consumed, as Grain counts them
         self._orders: tuple[int, jax.Array, int] | None = None  # first epoch, orders, count
 
@@ -133,7 +135,7 @@ class DeviceFeed:
             "images": self.images,
             "labels": self.labels,
             "order": orders,
-            "offset": parallel.replicated_from_host(np.int32(offset), self.layout.mesh),
+            "offset": parallel.array_from_host(np.int32(offset), self.layout.mesh),
         }
 
     def _epoch_orders(self, epoch: int) -> tuple[int, jax.Array]:
