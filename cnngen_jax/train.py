@@ -431,18 +431,19 @@ class _TrainLoop:
             if start_step == 0:
                 self._evaluate(0, state)  # the baseline the training improves on
             self.progress = Progress(start_step, total, config.batch_size * config.num_seeds)
-            pending = []  # dispatches whose metrics are not read yet: no host sync between
+            pending = []  # the dispatches whose metrics are not read yet
             for first in range(start_step + 1, total + 1, k):
                 step = first + k - 1  # the dispatch's last step
                 inputs = first_inputs if first == start_step + 1 else self.feed.next_inputs()
                 state, metrics = dispatch(state, inputs)
-                pending.append((first, metrics))
+                # The previous dispatch's metrics are read while this one runs: one dispatch
+                # queued ahead keeps the device busy, and the host never runs further ahead.
+                self._check_and_log(pending)
+                pending = [(first, metrics)]
                 preempted = watch.reached(step)
-                saving = preempted or _is_due(step, config.checkpoint_every_steps, total)
-                if saving or _is_due(step, config.log_every_steps, total):
-                    self._check_and_log(pending)  # every step checked before any save
+                if preempted or _is_due(step, config.checkpoint_every_steps, total):
+                    self._check_and_log(pending)  # every step checked before it is saved
                     pending = []
-                if saving:
                     self._save(saver, step, state)
                 if _is_due(step, config.sample_every_steps, total):
                     images = self.images(state, self.examples)
