@@ -42,6 +42,8 @@ def case_config(spec: str, data_dir: str = "") -> ml_collections.ConfigDict | No
     k = config.steps_per_dispatch
     for key in ("num_train_steps", *train.PERIODS) if k > 1 else ():  # checked against k
         config[key] = k * -(-config[key] // k)
+    for entry in config.evals.values() if k > 1 else ():
+        entry.every_steps = k * -(-entry.every_steps // k)
     if not data.get_spec(config.dataset).embedded:
         config.dataset = "digits"  # catalog data may be absent
     config.data_dir = data_dir

@@ -37,7 +37,9 @@ class PreemptionWatch:
         self._notified = True
 
     def reached(self, step: int) -> bool:
-        """Whether the run stops after `step`; every process calls it at every step."""
+        """Whether the run stops after `step`; every process calls it after every dispatch
+        with consecutive numbers (JAX's service stops at the first number past the highest
+        any process had reached)."""
         if jax.distributed.is_initialized():
             return multihost_utils.reached_preemption_sync_point(step)
         return self._notified

@@ -87,7 +87,10 @@ def _check_dispatch(config: ml_collections.ConfigDict) -> None:
             "compiled program); set --config.steps_per_dispatch=K"
         )
     periods = {key: config[key] for key in (*PERIODS, "num_train_steps")}
-    periods.update({f"evals.{name}.every_steps": e.every_steps for name, e in config.evals.items()})
+    for name, entry in config.evals.items():  # malformed entries: the evaluators' own checks
+        every = entry.get("every_steps") if hasattr(entry, "get") else None
+        if isinstance(every, int) and not isinstance(every, bool) and every >= 0:
+            periods[f"evals.{name}.every_steps"] = every
     for key, period in periods.items():
         if period % k:
             raise UserError(
@@ -138,11 +141,13 @@ class Run:
     @functools.cached_property
     def decoded_train_split(self) -> decoded.DecodedSplit | None:
         """The training split decoded at image_size (read from its cache, or decoded and cached
-        by process 0 first, so that hosts sharing a disk decode it once); None for photographs
-        of their own sizes."""
-        if self.spec.variable_size:
-            return None
+        by process 0 first, so that hosts sharing a disk decode it once); None where the host
+        path reads record by record (photographs of their own sizes, splits too large)."""
         config = self.config
+        if self.placement == "host" and not feed.decoded_on_host(
+            config.dataset, len(self.train_source), config.image_size
+        ):
+            return None
 
         def split(write: bool) -> decoded.DecodedSplit:
             return decoded.decoded_split(
@@ -440,7 +445,7 @@ class _TrainLoop:
                 # queued ahead keeps the device busy, and the host never runs further ahead.
                 self._check_and_log(pending)
                 pending = [(first, metrics)]
-                preempted = watch.reached(step)
+                preempted = watch.reached(step // k)  # dispatches: consecutive numbers
                 if preempted or _is_due(step, config.checkpoint_every_steps, total):
                     self._check_and_log(pending)  # every step checked before it is saved
                     pending = []

@@ -9,7 +9,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from cnngen_jax import data
-from cnngen_jax.data import DatasetSpec, decoded, pipeline
+from cnngen_jax.data import DatasetSpec, decoded, order, pipeline
 from cnngen_jax.errors import UserError
 
 INDEX_SPEC = DatasetSpec("fake", "train", "test", 1, 1000)
@@ -231,7 +231,7 @@ def test_global_batches_are_grains_across_epochs(num_examples, batch, seed):
     short, where Grain reads some examples twice and the order must still be its."""
     shuffled = grain.MapDataset.range(num_examples).shuffle(seed=seed).repeat()
     grains = shuffled.batch(batch, drop_remainder=True)
-    ours = pipeline._GlobalBatches(num_examples, batch, seed)
+    ours = order.GlobalBatches(num_examples, batch, seed)
     first = max(0, num_examples // batch - 1)
     for position in range(first, first + 4):
         np.testing.assert_array_equal(ours(position), grains[position])

@@ -4,7 +4,6 @@ never trusted when broken, and the placement settings' errors."""
 
 import json
 
-import grain
 import jax
 import numpy as np
 import pytest
@@ -13,21 +12,6 @@ from cnngen_jax import data, parallel, train
 from cnngen_jax.data import decoded, feed, order, pipeline
 from cnngen_jax.errors import UserError
 from tests.conftest import read_metrics, tiny_config, without_evaluation
-
-
-@pytest.mark.parametrize(
-    ("num_examples", "batch", "seed"),
-    [(1500, 64, 0), (37, 12, 5), (50_000, 128, 2**32 - 3), (1, 4, 9), (70_001, 100, 123)],
-)
-def test_the_batch_order_is_grains_across_epochs(num_examples, batch, seed):
-    """Batches across an epoch's end (seeds near 2**32 wrap there, as Grain's do)."""
-    shuffled = grain.MapDataset.range(num_examples).shuffle(seed=seed).repeat()
-    batches = shuffled.batch(batch, drop_remainder=True)
-    first, count = max(0, num_examples // batch - 2), 5 + 300 // batch
-    want = np.stack([batches[g] for g in range(first, first + count)])
-    np.testing.assert_array_equal(
-        order.global_batches(num_examples, batch, seed, first, count), want
-    )
 
 
 @pytest.mark.parametrize("num_examples", [1, 2, 7, 37, 1500, 65_537])
@@ -78,6 +62,30 @@ def test_resident_batches_are_the_host_pipelines(
             np.testing.assert_array_equal(got["image"], want["image"])
             np.testing.assert_array_equal(got["label"], want["label"])
     assert device.get_state() == host.get_state()
+
+
+def test_resident_order_across_blocks_long_dispatches_and_resumption():
+    """37 examples, dispatches of 4 x 16 (longer than an epoch), 40 of them (the epoch orders
+    recomputed twice on the devices), and a fresh resident feed resumed from the host
+    iterator's state half way: every label the host pipeline's."""
+    n, mesh = 37, parallel.make_mesh()
+    spec = data.DatasetSpec("fake", "train", "test", 1, 1000)
+    source = [{"image": np.zeros((4, 4, 1), np.uint8), "label": i} for i in range(n)]
+    split = decoded.DecodedSplit(np.zeros((n, 4, 4, 1), np.uint8), np.arange(n, dtype=np.int32))
+    layout = feed.Layout(mesh, 16, 1, 4)
+    iterator = pipeline.train_iterator(
+        source, spec, image_size=4, global_batch_size=16, rows=slice(0, 16), seed=2**32 - 9,
+        num_threads=1, prefetch=1,
+    )  # fmt: skip
+    host = feed.HostFeed(iterator, layout)
+    device = feed.DeviceFeed(split, layout, 2**32 - 9, sharded=False)
+    labels = jax.jit(lambda inputs: [device.batch(inputs, i)["label"] for i in range(4)])
+    for dispatch in range(40):
+        if dispatch == 20:
+            device = feed.DeviceFeed(split, layout, 2**32 - 9, sharded=False)
+            device.set_state(host.get_state())
+        want = np.asarray(host.next_inputs()["label"])
+        np.testing.assert_array_equal(np.stack(labels(device.next_inputs())), want)
 
 
 def _train(tmp_path, name, data_dir, cache_dir, **overrides):
@@ -138,6 +146,9 @@ def test_a_broken_or_foreign_cache_is_rebuilt_not_trusted(tmp_path, data_dir, ca
     (folder / "meta.json").write_text(json.dumps({**meta, "format_version": 0}))
     decoded.decoded_split("digits", "train", str(local), 16)
     assert "meta.json describes other data" in capsys.readouterr().out
+    (folder / "meta.json").write_text('{"format_version": ')  # torn
+    decoded.decoded_split("digits", "train", str(local), 16)
+    assert "rebuilding the decoded-data cache" in capsys.readouterr().out
     cached = decoded.decoded_split("digits", "train", str(local), 16)
     assert capsys.readouterr().out == "" and isinstance(cached.images, np.memmap)
     np.testing.assert_array_equal(cached.labels, fresh.labels)

@@ -18,6 +18,7 @@ import numpy as np
 
 from cnngen_jax import data, files
 from cnngen_jax.data import pipeline
+from cnngen_jax.errors import UserError
 
 FORMAT_VERSION = 1  # bump when the preprocessing (centre crop, resize) changes
 _CHUNK = 1024  # records decoded per batch while building
@@ -46,7 +47,7 @@ def decoded_split(
     cached when `write`: process 0 of a job)."""
     spec = data.get_spec(name)
     source = data.open_source(name, split, data_dir)
-    meta = _meta(name, split, spec, image_size, len(source))
+    meta = _meta(name, split, spec, image_size, source)
     folder = _folder(data_dir, name, meta)
     cached = _load(folder, meta)
     if cached is not None:
@@ -60,10 +61,13 @@ def decoded_split(
     return decoded
 
 
-def _meta(name: str, split: str, spec: data.DatasetSpec, image_size: int, count: int) -> dict:
+def _meta(name: str, split: str, spec: data.DatasetSpec, image_size: int, source: Any) -> dict:
+    info = getattr(source, "dataset_info", None)  # TFDS's: a re-prepared version is other data
+    count = len(source)
     return {
         "format_version": FORMAT_VERSION,
         "dataset": data.fingerprint(name),
+        "tfds_version": str(getattr(info, "version", "")),
         "split": split,
         "image_size": image_size,
         "center_crop": spec.center_crop,
@@ -90,9 +94,9 @@ def _load(folder: Any, meta: dict) -> DecodedSplit | None:
         labels = _read_array(folder / "labels.npy") if meta["labelled"] else None
         if images.dtype != np.uint8 or list(images.shape) != meta["images"]:
             raise ValueError(f"images.npy holds {images.dtype} {images.shape}")
-        if labels is not None and labels.shape != (len(images),):
-            raise ValueError(f"labels.npy holds {labels.shape}")
-    except (ValueError, OSError, EOFError) as error:
+        if labels is not None and (labels.dtype != np.int32 or labels.shape != (len(images),)):
+            raise ValueError(f"labels.npy holds {labels.dtype} {labels.shape}")
+    except (ValueError, OSError, EOFError, UserError) as error:  # UserError: torn meta.json
         print(f"note: rebuilding the decoded-data cache {folder}: {error}", flush=True)
         return None
     return DecodedSplit(images, labels)

@@ -3,13 +3,15 @@
 `config.data_placement`:
 
 * `host`: the Grain pipeline (`pipeline.train_iterator`) forms each process's rows of every
-  global batch on the host; each dispatch's batches are stacked and transferred.
+  global batch on the host (gathered from the decoded split when it takes at most
+  HOST_MEMORY_FRACTION of the RAM); each dispatch's batches are stacked and transferred.
 * `device`: the training split, decoded once at the training size (`decoded.decoded_split`,
   cached on disk), is held in every device's memory as uint8 (replicated, or sharded over the
   `data` axis when only that fits) and each step gathers its batch inside the jitted program.
   The indices come from the same order the host pipeline reads (`order`): a run's batches do
   not depend on where its data lives, and resuming, two processes and `num_seeds` behave the
-  same. Per dispatch the host sends one integer (and, once per epoch, the epoch's order).
+  same. Per dispatch the host sends one integer; the epochs' orders are computed on the
+  devices too, a block of epochs at a time (`order.epoch_orders`).
 * `auto` (the default): `device` when the decoded split fits DEVICE_MEMORY_FRACTION of each
   device's memory (replicated, else sharded), `host` otherwise and for photographs of their
   own sizes.
@@ -37,11 +39,14 @@ from cnngen_jax.pixels import to_float
 PLACEMENTS = ("auto", "device", "host")
 # The share of each device's memory a resident split may take: the rest is the model's.
 DEVICE_MEMORY_FRACTION = 0.25
+# The host path gathers from the decoded split (decoded in memory once, then memory-mapped) when
+# it takes at most this share of the host's RAM; larger splits are decoded record by record.
+HOST_MEMORY_FRACTION = 0.25
 # The float value of each 8-bit level, as the host pipeline computes it: looked up, because
 # XLA may compute p / 127.5 - 1 one rounding away from NumPy.
 _LEVELS = to_float(np.arange(256, dtype=np.uint8))
-# Epoch orders are computed this many int32 values at a time (4 MiB): the orders, and the
-# cipher's whole block per epoch while they are computed.
+# Epochs of orders computed at once: as many as fit this many int32 values (4 MiB) counting the
+# cipher's whole block per epoch, at least those one dispatch reaches.
 _ORDER_BLOCK = 1 << 20
 
 
@@ -194,7 +199,7 @@ def _sharded_gather(images: jax.Array, indices: jax.Array, mesh: jax.sharding.Me
         start = jax.lax.axis_index(axis) * chunk.shape[0]
         here = (wanted >= start) & (wanted < start + chunk.shape[0])
         rows = chunk[jnp.clip(wanted - start, 0, chunk.shape[0] - 1)]
-        rows = jnp.where(here.reshape(*here.shape, 1, 1, 1), rows, 0).astype(jnp.int32)
+        rows = jnp.where(here.reshape(*here.shape, 1, 1, 1), rows, 0)  # one device holds each
         return jax.lax.psum_scatter(rows, axis, scatter_dimension=stacked, tiled=True)
 
     gathered = jax.shard_map(
@@ -204,7 +209,22 @@ def _sharded_gather(images: jax.Array, indices: jax.Array, mesh: jax.sharding.Me
         out_specs=spec,
         check_vma=False,
     )(images, jax.lax.with_sharding_constraint(indices, parallel.replicated(mesh)))
-    return gathered.astype(jnp.uint8)
+    return gathered
+
+
+def host_memory() -> int:
+    """This host's RAM."""
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def decoded_on_host(dataset: str, num_examples: int, image_size: int) -> bool:
+    """Whether the host path reads `dataset` from its decoded split (`decoded.decoded_split`)."""
+    spec = data.get_spec(dataset)
+    if spec.variable_size:
+        return False
+    labelled = spec.num_classes is not None
+    needed = decoded.split_bytes(num_examples, image_size, spec.channels, labelled)
+    return needed <= HOST_MEMORY_FRACTION * host_memory()
 
 
 def device_memory(mesh: jax.sharding.Mesh) -> int:
@@ -217,8 +237,7 @@ def device_memory(mesh: jax.sharding.Mesh) -> int:
         if "bytes_limit" in stats:
             sizes.append(stats["bytes_limit"])
         else:
-            ram = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-            sizes.append(ram // len(local))
+            sizes.append(host_memory() // len(local))
     smallest = np.asarray(min(sizes), np.int64)
     if jax.process_count() > 1:
         smallest = np.min(multihost_utils.process_allgather(smallest))
@@ -230,10 +249,6 @@ def choose_placement(
 ) -> str:
     """'host', 'device' or 'device-sharded' for `config.data_placement`, or a UserError when
     `device` cannot hold the split."""
-    if placement not in PLACEMENTS:
-        raise UserError(
-            f"data_placement={placement!r} is not one of {PLACEMENTS}; set --config.data_placement"
-        )
     spec = data.get_spec(dataset)
     if placement == "host":
         return "host"

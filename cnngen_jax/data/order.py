@@ -8,9 +8,10 @@ endless concatenation of epochs. Grain's permutation is a cycle-walking Simon bl
 of bits, at least 16, covering n - 1; four rounds, whose keys are the first four words of C++'s
 `std::seed_seq{seed}`; values that land outside [0, n) are encrypted again until they do not.
 
-This module computes the same permutation with NumPy, a whole epoch at a time, so that data held
-on the devices (`feed.DeviceFeed`) is read in exactly the order the host pipeline reads it, and a
-run's batches do not depend on where its data lives (tested against Grain's own shuffle).
+This module computes the same permutation a whole epoch at a time, in NumPy for the host
+pipeline (`GlobalBatches`) and as one XLA program for data held on the devices
+(`epoch_orders`, used by `feed.DeviceFeed`): a run's batches do not depend on where its data
+lives (both tested against Grain's own shuffle).
 """
 
 import functools
@@ -166,14 +167,18 @@ def _epoch_orders(keys: jax.Array, num_examples: int, bits: int) -> jax.Array:
     return jax.vmap(permutation)(keys)
 
 
-def global_batches(
-    num_examples: int, batch_size: int, seed: int, first: int, count: int
-) -> np.ndarray:
-    """Example indices of global batches `first` .. `first + count - 1`, shape (count, B)."""
-    positions = np.arange(first * batch_size, (first + count) * batch_size)
-    epochs, within = np.divmod(positions, num_examples)
-    order = np.empty(positions.shape, np.int32)
-    for epoch in np.unique(epochs):
-        chosen = epochs == epoch
-        order[chosen] = epoch_permutation(num_examples, seed, int(epoch))[within[chosen]]
-    return order.reshape(count, batch_size)
+class GlobalBatches:
+    """The example indices of global batch g: Grain's
+    `MapDataset.range(n).shuffle(seed).repeat().batch(B, drop_remainder=True)[g]`, cut from whole
+    epochs' permutations (the last few kept) instead of shuffled index by index."""
+
+    def __init__(self, num_examples: int, batch_size: int, seed: int):
+        self.num_examples, self.batch_size = num_examples, batch_size
+        epoch = functools.partial(epoch_permutation, num_examples, seed)
+        self._epoch = functools.lru_cache(maxsize=4)(epoch)
+
+    def __call__(self, position: int) -> np.ndarray:
+        places = np.arange(position * self.batch_size, (position + 1) * self.batch_size)
+        epochs, within = np.divmod(places, self.num_examples)
+        parts = [self._epoch(int(e))[within[epochs == e]] for e in np.unique(epochs)]
+        return np.concatenate(parts)

@@ -16,7 +16,6 @@ the sequence: a resumed iterator crops exactly where an uninterrupted one would.
 reads such datasets as whole images, one per batch.
 """
 
-import functools
 import sys
 import threading
 from collections.abc import Iterator, Sequence
@@ -97,23 +96,6 @@ class Preprocess:
             pil = pil.resize((self.image_size, self.image_size), Image.Resampling.BILINEAR)
             image = np.asarray(pil).reshape(self.image_size, self.image_size, -1)
         return image
-
-
-class _GlobalBatches:
-    """The example indices of global batch g: Grain's
-    `MapDataset.range(n).shuffle(seed).repeat().batch(B, drop_remainder=True)[g]`, cut from whole
-    epochs' permutations (the last few kept) instead of shuffled index by index."""
-
-    def __init__(self, num_examples: int, batch_size: int, seed: int):
-        self.num_examples, self.batch_size = num_examples, batch_size
-        epoch = functools.partial(order.epoch_permutation, num_examples, seed)
-        self._epoch = functools.lru_cache(maxsize=4)(epoch)
-
-    def __call__(self, position: int) -> np.ndarray:
-        places = np.arange(position * self.batch_size, (position + 1) * self.batch_size)
-        epochs, within = np.divmod(places, self.num_examples)
-        parts = [self._epoch(int(e))[within[epochs == e]] for e in np.unique(epochs)]
-        return np.concatenate(parts)
 
 
 class _CropRows:
@@ -197,7 +179,7 @@ def train_iterator(
         read = Preprocess(source, spec, image_size)
     local = (
         grain.MapDataset.range(sys.maxsize)
-        .map(_GlobalBatches(len(source), global_batch_size, seed))
+        .map(order.GlobalBatches(len(source), global_batch_size, seed))
         .map_with_index(_CropRows(rows, seed, spec.variable_size))
         .map(lambda pair: read(*pair))
     )
