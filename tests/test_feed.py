@@ -103,28 +103,24 @@ def _final_state(workdir):
     return jax.tree.leaves(parallel.to_host(run.state))
 
 
-def test_placements_and_dispatches_train_the_same_run(tmp_path, data_dir, cache_dir):
-    """Host placement, resident data, and four steps per dispatch: the same metrics at every
-    logged step and the same final weights."""
-    runs = {
-        "host": _train(tmp_path, "host", data_dir, cache_dir, data_placement="host"),
-        "device": _train(tmp_path, "device", data_dir, cache_dir, data_placement="device"),
-        "device_k4": _train(
-            tmp_path, "k4", data_dir, cache_dir, data_placement="device", steps_per_dispatch=4
-        ),
-        "host_k2": _train(
-            tmp_path, "k2", data_dir, cache_dir, data_placement="host", steps_per_dispatch=2
-        ),
-    }
-    reference = read_metrics(runs["host"])
+def test_resident_data_in_dispatches_of_four_trains_the_host_pipelines_run(
+    tmp_path, data_dir, cache_dir
+):
+    """Host placement one step a dispatch, against resident data four steps a dispatch: the
+    same metrics at every logged step and the same final weights (the batches themselves are
+    compared above)."""
+    host = _train(tmp_path, "host", data_dir, cache_dir, data_placement="host")
+    device = _train(
+        tmp_path, "k4", data_dir, cache_dir, data_placement="device", steps_per_dispatch=4
+    )
+    reference = read_metrics(host)
     assert [m["step"] for m in reference if "d_loss" in m] == [4, 8]
-    for name, workdir in runs.items():
-        for want, got in zip(reference, read_metrics(workdir), strict=True):
-            assert got.keys() == want.keys(), name
-            for key, value in want.items():
-                np.testing.assert_allclose(got[key], value, rtol=1e-5, atol=1e-6, err_msg=name)
-        for want, got in zip(_final_state(runs["host"]), _final_state(workdir), strict=True):
-            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=name)
+    for want, got in zip(reference, read_metrics(device), strict=True):
+        assert got.keys() == want.keys()
+        for key, value in want.items():
+            np.testing.assert_allclose(got[key], value, rtol=1e-5, atol=1e-6, err_msg=key)
+    for want, got in zip(_final_state(host), _final_state(device), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
 def test_a_broken_or_foreign_cache_is_rebuilt_not_trusted(tmp_path, data_dir, capsys):
