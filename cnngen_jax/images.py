@@ -3,9 +3,10 @@ row-major), PNG files, and one's own images read for the commands that take them
 
 import math
 import os
+import warnings
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from cnngen_jax import files
 from cnngen_jax.errors import UserError
@@ -39,21 +40,76 @@ def save_png(grid: np.ndarray, path: files.PathLike) -> None:
 
 
 def read_image(path: str, setting: str) -> Image.Image:
-    """The image at `path`, decoded, or a UserError naming `setting`."""
+    """The image at `path`, decoded and turned upright by its EXIF orientation (as viewers show
+    a photo), or a UserError naming `setting`: also for an image of more pixels than PIL's
+    `Image.MAX_IMAGE_PIXELS`, refused from its header before anything is allocated."""
     try:
-        with files.path(path, setting).open("rb") as f, Image.open(f) as image:
-            image.load()
-            return image
+        with warnings.catch_warnings():
+            # PIL only warns between the limit and twice it: refused as well, one rule.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with files.path(path, setting).open("rb") as f, Image.open(f) as image:
+                image.load()
+                return ImageOps.exif_transpose(image)
     except FileNotFoundError:
         raise UserError(f"{setting}={path} does not exist") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise UserError(
+            f"{setting}={path} claims more than {Image.MAX_IMAGE_PIXELS} pixels (PIL's "
+            "Image.MAX_IMAGE_PIXELS, its guard against decompression bombs)"
+        ) from None
     except (UnidentifiedImageError, OSError) as error:
         raise UserError(f"{setting}={path} is not a readable image ({error})") from None
 
 
-def image_array(image: Image.Image, channels: int) -> np.ndarray:
-    """uint8 (H, W, channels): greyscale for 1 channel, RGB for 3."""
-    converted = image.convert("L" if channels == 1 else "RGB")
+_WIDE_GREY = ("I", "I;16", "I;16B", "I;16L", "I;16N")  # 16-bit PNGs open as one of these
+
+
+def _alpha(image: Image.Image) -> np.ndarray | None:
+    """The image's alpha channel as uint8 (H, W), or None for an image without one (a palette
+    image's transparent colour counts as one)."""
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if "A" not in image.getbands():
+        return None
+    return np.asarray(image.getchannel("A"))
+
+
+def _eight_bit(image: Image.Image) -> Image.Image:
+    """`image` with 8-bit channels: a 16-bit greyscale image is scaled (p >> 8), where PIL's
+    `convert("L")` would clip every value above 255 to white."""
+    if image.mode not in _WIDE_GREY:
+        return image
+    wide = np.clip(np.asarray(image, np.int64), 0, 65535)
+    return Image.fromarray((wide >> 8).astype(np.uint8), "L")
+
+
+def image_array(image: Image.Image, channels: int, source: str = "the image") -> np.ndarray:
+    """uint8 (H, W, channels): greyscale for 1 channel, RGB for 3; 16-bit greyscale scaled to 8
+    bits. An alpha channel that is opaque everywhere is dropped; one with any transparent pixel
+    is a UserError naming `source`, since no background is right for every picture."""
+    alpha = _alpha(image)
+    if alpha is not None and alpha.min() < 255:
+        raise UserError(
+            f"{source} has transparent pixels; the model takes opaque images: flatten it onto "
+            "a background first"
+        )
+    converted = _eight_bit(image).convert("L" if channels == 1 else "RGB")
     return np.asarray(converted).reshape(image.height, image.width, channels)
+
+
+def read_mask(path: str, setting: str = "--mask") -> np.ndarray:
+    """The inpainting mask at `path` as bool (H, W), true where pixels are missing: transparent
+    pixels (alpha < 128) in an image with transparency; else white ones (grey > 127), or the 1s
+    of a mask of 0s and 1s (as arrays are often saved). A UserError naming `setting`."""
+    image = read_image(path, setting)
+    alpha = _alpha(image)
+    if alpha is not None and alpha.min() < 255:
+        return alpha < 128
+    wide = image.mode in _WIDE_GREY  # a 16-bit mask: 0/1 or 0/65535
+    values = np.asarray(image if wide else image.convert("L"))
+    if values.max() == 1:
+        return values == 1
+    return values > (32767 if wide else 127)
 
 
 def image_files(values: list[str], setting: str) -> list[str]:
@@ -101,7 +157,7 @@ def model_pixels(
             f"{setting}={path} is {image.width}x{image.height} pixels; the model takes "
             f"{size}x{size} images (nothing is resized: resize or crop it first)"
         )
-    return image_array(image, channels)
+    return image_array(image, channels, f"{setting}={path}")
 
 
 def output_format(output_path: str) -> str:

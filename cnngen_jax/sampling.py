@@ -79,6 +79,19 @@ def image_labels(
     return None
 
 
+def _decoded(decode, latents: jax.Array, labels: jax.Array | None, batch_size: int) -> np.ndarray:
+    """`decode(latents, labels)` in batches of `batch_size` rows, gathered on the host: one
+    batch of a large count would not fit in device memory. The last batch is padded to full
+    size (one shape, one compiled program) and cut."""
+    size = min(batch_size, len(latents))
+    batches = []
+    for start in range(0, len(latents), size):
+        rows = np.minimum(np.arange(start, start + size), len(latents) - 1)
+        batch = decode(latents[rows], None if labels is None else labels[rows])
+        batches.append(np.asarray(batch)[: len(latents) - start])
+    return np.concatenate(batches)
+
+
 def draw(
     run: inference.LoadedRun,
     num_images: int,
@@ -86,8 +99,10 @@ def draw(
     labels: list[int] | None = None,
     interpolation_steps: int = 8,
     user: str = "`sampling.draw`",
+    batch_size: int = export_data.BATCH_SIZE,
 ) -> dict[str, np.ndarray]:
-    """The pictures of `sample` as arrays in [-1, 1], by name; a function for notebooks. A
+    """The pictures of `sample` as arrays in [-1, 1], by name; a function for notebooks. The
+    samples are decoded `batch_size` at a time, so any `num_images` fits in memory. A
     UserError naming `user` unless the run is a `Sampler`."""
     task = require(run.task, Sampler, user)
     if interpolation_steps < 0:
@@ -97,7 +112,9 @@ def draw(
     labels = image_labels(run, num_images, labels, user)
     latents = jax.random.normal(seed_key(seed, SAMPLES), (num_images, task.latent_dim))
     decode = inference.compiled(task.decode)
-    pictures = {"samples": decode(run.state, latents, labels)}
+    pictures = {
+        "samples": _decoded(lambda z, y: decode(run.state, z, y), latents, labels, batch_size)
+    }
     if interpolation_steps > 0:
         shape = (2, INTERPOLATION_ROWS, task.latent_dim)
         start, end = jax.random.normal(seed_key(seed, INTERPOLATIONS), shape)

@@ -4,13 +4,14 @@ cnngen_jax.commands.restore` and `python -m cnngen_jax.commands.stylize` do, and
 for notebooks.
 
     run = inference.load_run("runs/srresnet")
-    bigger = transform_image(run, image_array(Image.open("photo.png"), run.task.channels))
+    bigger = transform_image(run, image_array(read_image("photo.png", "photo"), run.task.channels))
 
 The image may have any size of at least the model's `minimum_input_side`. A super-resolution
 model makes it `scale` times larger, in N x N tiles with `tile=N` (overlapping, so their seams
 are not seen) where a whole image would not fit in memory; tiles are refused for a model that is
 not `tileable` (inpainting and style transfer see whole images). An inpainting model
-(`needs_mask`) takes a mask of the same size, true (white, in a file) where pixels are missing.
+(`needs_mask`) takes a mask of the same size, true (white, in a file:
+`images.read_mask`) where pixels are missing.
 Only the workdir is read (config.json and a checkpoint), never the training data; a file is
 written last, only on success, so a failure leaves an existing one as it was.
 """
@@ -22,7 +23,7 @@ import numpy as np
 from cnngen_jax import inference
 from cnngen_jax.capabilities import ImageToImage, require
 from cnngen_jax.errors import UserError
-from cnngen_jax.images import image_array, output_format, read_image, save_image
+from cnngen_jax.images import image_array, output_format, read_image, read_mask, save_image
 from cnngen_jax.pixels import to_8bit, to_float
 from cnngen_jax.restoration.tiling import tiled
 
@@ -105,15 +106,14 @@ def transform_file(
         raise UserError(f"--tile={tile} must be 0 (whole image) or a tile side in pixels")
     image_format = output_format(output_path)
     image = read_image(input_path, "--input")  # unreadable files fail before the model loads
-    mask = (
-        None if mask_path is None else image_array(read_image(mask_path, "--mask"), 1)[..., 0] > 127
-    )
+    mask = None if mask_path is None else read_mask(mask_path)
     run = inference.load_run(workdir, step)
     task = require(run.task, ImageToImage, user)
     if scale is not None and scale != task.scale:
         raise UserError(
             f"--scale={scale}, but the model in {workdir} was trained to upscale x{task.scale}"
         )
-    result = transform_image(run, image_array(image, task.channels), mask, tile, user)
+    pixels = image_array(image, task.channels, f"--input={input_path}")
+    result = transform_image(run, pixels, mask, tile, user)
     save_image(result, output_path, image_format)
     return result.shape[0], result.shape[1]

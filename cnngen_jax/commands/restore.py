@@ -8,8 +8,10 @@
 The image may have any size; it is converted to the model's channels (greyscale or colour) and,
 with `--tile=N`, super-resolved in N x N tiles (overlapping, so their seams are not seen) where
 a whole image would not fit in memory. The mask is an image of the same size, white where
-pixels are missing. Only the workdir is read, never the training data; nothing is written
-unless the restoration succeeds. The library behind it: `cnngen_jax.transforming`.
+pixels are missing (or transparent, in a mask with transparency; or 1, in a mask of 0s and
+1s). An image is turned upright by its EXIF orientation; one with transparent pixels is
+refused. Only the workdir is read, never the training data; nothing is written unless the
+restoration succeeds. The library behind it: `cnngen_jax.transforming`.
 """
 
 from absl import app, flags
@@ -19,7 +21,12 @@ from cnngen_jax import cli, transforming
 _WORKDIR = flags.DEFINE_string("workdir", None, "The training run (holds config.json).")
 _INPUT = flags.DEFINE_string("input", None, "The image to restore (PNG, JPEG, ...).")
 _OUTPUT = flags.DEFINE_string("output", None, "Where to write the result (PNG recommended).")
-_MASK = flags.DEFINE_string("mask", None, "Inpainting: an image of the same size, white = missing.")
+_MASK = flags.DEFINE_string(
+    "mask",
+    None,
+    "Inpainting: an image of the same size, white = missing; in a mask with transparency, "
+    "transparent = missing; in a mask of 0s and 1s, 1 = missing.",
+)
 _STEP = flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest).")
 _SCALE = flags.DEFINE_integer("scale", None, "Super-resolution: the factor expected (checked).")
 _TILE = flags.DEFINE_integer(

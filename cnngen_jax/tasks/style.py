@@ -91,7 +91,7 @@ def load_style_image(setting: str, channels: int, size: int, minimum_side: int) 
             f"config.style_image={setting} is {image.width}x{image.height} pixels; the style "
             f"layers need at least {minimum_side}x{minimum_side} (see config.style_size)"
         )
-    return to_float(image_array(image, channels)[None])
+    return to_float(image_array(image, channels, f"config.style_image={setting}")[None])
 
 
 def minimum_side(arch: str, layers: tuple[str, ...]) -> int:
