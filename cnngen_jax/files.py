@@ -11,6 +11,10 @@ Local paths are plain files (epath's `os` backend); `gs://`, `s3://`, `az://` an
 fsspec (gcsfs, s3fs, ...) or TensorFlow's gfile when TensorFlow is installed. Object stores
 publish an object whole when its upload completes, but have neither renames nor appends: a
 write there is one upload, and an append rewrites the object (`append_line`).
+
+Caches: a local path setting that starts with `~/.cache` (the defaults of `compilation_cache_dir`,
+the evaluators' `cache_dir`, `vgg_weights`; the oneDNN kernels) lives under `cache_home()`,
+`$XDG_CACHE_HOME` when set, else `~/.cache`, so one variable moves every cache.
 """
 
 import io
@@ -34,15 +38,32 @@ def is_remote(value: PathLike) -> bool:
     return "://" in os.fspath(value)
 
 
+CACHE_PREFIX = "~/.cache"
+
+
+def cache_home() -> str:
+    """The user's cache directory, the root of every default cache: `$XDG_CACHE_HOME` (the XDG
+    base directory variable) when set, else `~/.cache`."""
+    return os.environ.get("XDG_CACHE_HOME") or os.path.expanduser(CACHE_PREFIX)
+
+
+def expand_local(text: str) -> str:
+    """A local path with `~/.cache` resolved to `cache_home()` and any other `~` expanded."""
+    if text == CACHE_PREFIX or text.startswith(CACHE_PREFIX + "/"):
+        text = cache_home() + text[len(CACHE_PREFIX) :]
+    return os.path.expanduser(text)
+
+
 def path(value: PathLike, setting: str = "") -> epath.Path:
     """The `epath.Path` of a setting: a local path with `~` expanded and made absolute (Orbax
     needs absolute paths, and a later change of directory must not move the run); a URI as
-    given. `setting` (e.g. "--workdir") names the setting in the error for an unknown scheme."""
+    given. `setting` (e.g. "--workdir") names the setting in the error for an unknown scheme.
+    `~/.cache` is `cache_home()` (`expand_local`)."""
     text = os.fspath(value)
     if not text:
         raise ValueError("an empty path")
     if not is_remote(text):
-        return epath.Path(os.path.abspath(os.path.expanduser(text)))
+        return epath.Path(os.path.abspath(expand_local(text)))
     try:
         return epath.Path(text)
     except (KeyError, NotImplementedError):

@@ -13,6 +13,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from cnngen_jax import cli
+from cnngen_jax.errors import UserError
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Experiment config file, e.g. configs/dcgan.py.", lock_config=True
@@ -33,19 +34,51 @@ def _on_managed_cluster() -> bool:
     return on_tpu_vm or int(os.environ.get("SLURM_NTASKS", "1")) > 1
 
 
+def manual_launch(
+    coordinator: str | None, num_processes: int | None, process_id: int | None
+) -> tuple[str, int, int] | None:
+    """The checked (--coordinator_address, --num_processes, --process_id) of a manual
+    multi-process launch, None without one, or a UserError naming the flags: a bad combination
+    would otherwise hang in or crash out of `jax.distributed.initialize`."""
+    manual = (coordinator, num_processes, process_id)
+    if all(v is None for v in manual):
+        return None
+    flags_ = "--coordinator_address, --num_processes and --process_id"
+    if any(v is None for v in manual):
+        raise UserError(f"a manual multi-process launch needs all of {flags_}")
+    host, _, port = coordinator.rpartition(":")
+    if not host or not port.isdigit():
+        raise UserError(f"--coordinator_address={coordinator} must be host:port of process 0")
+    if num_processes < 1:
+        raise UserError(f"--num_processes={num_processes} must be at least 1")
+    if not 0 <= process_id < num_processes:
+        raise UserError(
+            f"--process_id={process_id} must be in [0, --num_processes={num_processes})"
+        )
+    return coordinator, num_processes, process_id
+
+
 def initialize_distributed() -> None:
     import jax
 
-    manual = (_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
-    if any(v is not None for v in manual):
-        if any(v is None for v in manual):
-            cli.fail(
-                "a manual multi-process launch needs all of --coordinator_address, "
-                "--num_processes and --process_id"
-            )
-        jax.distributed.initialize(*manual)
-    elif _on_managed_cluster():
-        jax.distributed.initialize()
+    manual = manual_launch(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+    if manual is None and not _on_managed_cluster():
+        return
+    try:
+        jax.distributed.initialize(*(manual or ()))
+    except Exception as error:  # JAX raises RuntimeError, ValueError, XlaRuntimeError, ...
+        given = (
+            "--coordinator_address={}, --num_processes={}, --process_id={}".format(*manual)
+            if manual
+            else "the cluster's environment (TPU metadata or SLURM)"
+        )
+        first_line = (str(error).strip().splitlines() or [""])[0]
+        raise UserError(
+            f"jax.distributed.initialize failed with {given} "
+            f"({type(error).__name__}: {first_line}); check that process 0 runs at the "
+            "coordinator address, that every process is given the same address and "
+            "--num_processes, and a distinct --process_id"
+        ) from None
 
 
 def main(argv: list[str]) -> None:

@@ -225,13 +225,32 @@ def _directory_builder(name: str):
     if os.path.isfile(os.path.join(path, "tfds", "dataset_info.json")):
         path = os.path.join(path, "tfds")  # an export of `commands.sample --export`
     try:
-        return tfds.builder_from_directory(path)
+        builder = tfds.builder_from_directory(path)
     except Exception as error:  # TFDS raises several types for "no dataset there"
         raise UserError(
             f"dataset {name!r} (config.dataset) names neither a TFDS dataset directory nor an "
             f"export of `cnngen_jax.commands.sample --export` (TFDS said: "
             f"{type(error).__name__}: {error})"
         ) from None
+    _check_random_access(name, builder)
+    return builder
+
+
+def _check_random_access(name: str, builder: Any) -> None:
+    """A UserError for a `dir:` dataset in a format without random access (TFRecord, TFDS's
+    default): the input pipeline reads records by index (ArrayRecord, or TFDS's Parquet)."""
+    from tensorflow_datasets.core import file_adapters
+
+    file_format = builder.info.file_format
+    if file_format not in file_adapters.FileFormat.with_random_access():
+        file_format = getattr(file_format, "value", file_format)
+        directory = os.fspath(builder.data_dir)
+        raise UserError(
+            f"dataset {name!r} (config.dataset) is stored as {file_format}, which has no random "
+            f"access; it must be ArrayRecord. Convert it with `tfds convert_format "
+            f"--dataset_dir={directory} --out_file_format=array_record --out_dir=NEW_DIR` (or "
+            f"rebuild it with `tfds build --file_format=array_record`) and use dir:NEW_DIR"
+        )
 
 
 def _directory_spec(name: str) -> DatasetSpec:

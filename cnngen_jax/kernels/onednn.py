@@ -34,6 +34,8 @@ from jax.experimental.custom_partitioning import custom_partitioning
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from cnngen_jax import files
+
 SOURCE = Path(__file__).with_name("onednn_conv.cc")
 TARGETS = {
     "forward": "CnngenConvForward",
@@ -45,8 +47,8 @@ _RUNTIME, _HEADERS = "onednn-cpu-gomp", "onednn-devel-cpu-gomp"
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
-    return Path(base) / "cnngen_jax" / "kernels"
+    """Where the compiled extension is cached, under `files.cache_home()` like every cache."""
+    return Path(files.cache_home()) / "cnngen_jax" / "kernels"
 
 
 def _wheel_file(distribution: str, suffix: str) -> Path:

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 import numpy as np
 from flax import traverse_util
 
+from cnngen_jax import files
 from cnngen_jax.converters.torch_weights import shape_mismatch
 from cnngen_jax.errors import UserError
 from cnngen_jax.metrics import npz_files
@@ -71,7 +72,10 @@ def save_inception_weights(flat: Mapping[str, np.ndarray], source_sha256: str, o
 
 
 def load_inception_weights(path: str | os.PathLike | None) -> InceptionWeights:
-    """Load a converted weights file, or explain how to make one."""
+    """Load a converted weights file (`~` expanded as for every path setting), or explain how
+    to make one."""
+    if path:
+        path = os.fspath(files.path(path, "inception_weights"))
     if path is None or not os.path.isfile(path):
         where = "no weights path was given" if path is None else f"{os.fspath(path)} does not exist"
         raise InceptionWeightsMissing(f"Inception metrics skipped: {where}; {_CONVERT_HINT}.")

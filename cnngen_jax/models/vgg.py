@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import traverse_util
 
+from cnngen_jax import files
 from cnngen_jax.converters.torch_weights import shape_mismatch
 from cnngen_jax.errors import UserError
 from cnngen_jax.metrics import npz_files
@@ -151,7 +152,7 @@ def save_vgg(flat: Mapping[str, np.ndarray], arch: str, out: str) -> str:
     if problem:
         raise UserError(f"{problem}; nothing written to {out}")
     arrays = {key: np.asarray(value, np.float32) for key, value in flat.items()}
-    npz_files.write_atomically(os.path.abspath(os.path.expanduser(out)), arrays)
+    npz_files.write_atomically(files.path(out, "--out"), arrays)
     return npz_files.content_sha256(arrays)
 
 
@@ -160,7 +161,7 @@ def load_vgg(path: str, arch: str) -> dict:
     file, or a UserError saying what is wrong with it and how to make a good one."""
     check_arch(arch)
     hint = _convert_hint(arch, path)
-    full_path = os.path.expanduser(path)
+    full_path = os.fspath(files.path(path, "vgg_weights"))
     if not os.path.isfile(full_path):
         raise UserError(f"VGG weights file {path} does not exist; {hint}")
     try:
