@@ -47,6 +47,15 @@ def latents(seed: int, indices: np.ndarray, latent_dim: int) -> jax.Array:
     )
 
 
+def padded_batches(count: int, batch_size: int) -> Iterator[tuple[int, np.ndarray]]:
+    """(start, rows) of the batches covering rows 0 .. count - 1, `batch_size` at a time, the
+    last padded with copies of row count - 1: one shape, one compiled program; cut each result
+    to its first count - start rows."""
+    size = min(batch_size, count)
+    for start in range(0, count, size):
+        yield start, np.minimum(np.arange(start, start + size), count - 1)
+
+
 def generate(
     run: inference.LoadedRun,
     num_images: int,
@@ -59,11 +68,9 @@ def generate(
     compilation. A UserError unless the run is a `Sampler`."""
     task = require(run.task, Sampler, "`python -m cnngen_jax.commands.sample --export`")
     decode = inference.compiled(task.decode)
-    size = min(batch_size, num_images)
-    for start in range(0, num_images, size):
-        indices = np.arange(start, start + size)
-        batch_labels = None if labels is None else labels[np.minimum(indices, num_images - 1)]
-        batch = decode(run.state, latents(seed, indices, task.latent_dim), batch_labels)
+    for start, rows in padded_batches(num_images, batch_size):
+        batch_labels = None if labels is None else labels[rows]
+        batch = decode(run.state, latents(seed, rows, task.latent_dim), batch_labels)
         yield pixels.to_uint8(batch)[: num_images - start]
 
 

@@ -81,12 +81,9 @@ def image_labels(
 
 def _decoded(decode, latents: jax.Array, labels: jax.Array | None, batch_size: int) -> np.ndarray:
     """`decode(latents, labels)` in batches of `batch_size` rows, gathered on the host: one
-    batch of a large count would not fit in device memory. The last batch is padded to full
-    size (one shape, one compiled program) and cut."""
-    size = min(batch_size, len(latents))
+    batch of a large count would not fit in device memory."""
     batches = []
-    for start in range(0, len(latents), size):
-        rows = np.minimum(np.arange(start, start + size), len(latents) - 1)
+    for start, rows in export_data.padded_batches(len(latents), batch_size):
         batch = decode(latents[rows], None if labels is None else labels[rows])
         batches.append(np.asarray(batch)[: len(latents) - start])
     return np.concatenate(batches)

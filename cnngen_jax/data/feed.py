@@ -219,12 +219,15 @@ def host_memory() -> int:
 
 def decoded_on_host(dataset: str, num_examples: int, image_size: int) -> bool:
     """Whether the host path reads `dataset` from its decoded split (`decoded.decoded_split`)."""
-    spec = data.get_spec(dataset)
-    if spec.variable_size:
+    if data.get_spec(dataset).variable_size:
         return False
+    return _split_bytes(dataset, num_examples, image_size) <= HOST_MEMORY_FRACTION * host_memory()
+
+
+def _split_bytes(dataset: str, num_examples: int, image_size: int) -> int:
+    spec = data.get_spec(dataset)
     labelled = spec.num_classes is not None
-    needed = decoded.split_bytes(num_examples, image_size, spec.channels, labelled)
-    return needed <= HOST_MEMORY_FRACTION * host_memory()
+    return decoded.split_bytes(num_examples, image_size, spec.channels, labelled)
 
 
 def device_memory(mesh: jax.sharding.Mesh) -> int:
@@ -260,9 +263,7 @@ def choose_placement(
             "photographs of their own sizes (read as random crops); set "
             "--config.data_placement=host (or auto)"
         )
-    needed = decoded.split_bytes(
-        num_examples, image_size, spec.channels, spec.num_classes is not None
-    )
+    needed = _split_bytes(dataset, num_examples, image_size)
     budget = int(DEVICE_MEMORY_FRACTION * device_memory(mesh))
     if needed <= budget:
         return "device"

@@ -21,6 +21,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from cnngen_jax import parallel
+
 _ROUNDS = 4  # what Grain's ShuffleMapDataset uses
 _MIN_BLOCK_BITS = 16
 _MASK32 = 0xFFFFFFFF
@@ -124,7 +126,7 @@ def epoch_orders(
     """`epoch_permutation` of each of `epochs`, stacked (E, N) and laid out by `sharding`: the
     same algorithm as one XLA program on the devices (the host computes only round keys)."""
     keys = np.asarray([_seed_seq_words((seed + e) % 2**32, _ROUNDS) for e in epochs], np.uint32)
-    keys = jax.make_array_from_callback(keys.shape, sharding, lambda index: keys[index])
+    keys = parallel.array_from_host(keys, sharding.mesh, sharding)
     bits = _block_bits(max(num_examples - 1, 1))
     return _compiled_orders(num_examples, bits, sharding)(keys)
 
